@@ -1,0 +1,15 @@
+# Turns the SQL migration files into a C++ table {version, name, sql} (see db/migrator.h).
+# File names are NNNN_name.sql; NNNN is the schema version.
+set(body "// Generated from shared/db/migrations/*.sql by cmake/EmbedMigrations.cmake.\n")
+string(APPEND body "#include \"shared/db/migrations.h\"\n\nnamespace warren::db {\n")
+string(APPEND body "const std::vector<Migration>& embedded_migrations() {\n")
+string(APPEND body "  static const std::vector<Migration> all = {\n")
+foreach(file IN LISTS INPUTS)
+  get_filename_component(name ${file} NAME_WE)
+  string(REGEX MATCH "^[0-9]+" version ${name})
+  math(EXPR version "${version}")
+  file(READ ${file} sql)
+  string(APPEND body "    {${version}, \"${name}\", R\"warren_sql(${sql})warren_sql\"},\n")
+endforeach()
+string(APPEND body "  };\n  return all;\n}\n}  // namespace warren::db\n")
+file(WRITE ${OUTPUT} "${body}")

@@ -1,0 +1,198 @@
+// See api_router.h.
+#include "producer/api_router.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "shared/db/connection_pool.h"
+#include "shared/logging.h"
+#include "shared/uuid.h"
+
+namespace warren {
+namespace {
+
+// httplib runs one request start to finish on one thread, from the pre-routing hook to the
+// logger hook; this per-thread slot carries the start time between the two.
+thread_local std::optional<std::chrono::steady_clock::time_point> request_started;
+
+void write_problem(httplib::Response& response, const Problem& problem) {
+  response.status = problem.status;
+  for (const auto& [name, value] : problem.headers) response.set_header(name, value);
+  response.set_content(problem.to_json().dump(), "application/problem+json");
+}
+
+// Problems for answers httplib produced itself, before any route ran.
+std::optional<Problem> problem_for_status(int status, std::size_t max_body_bytes) {
+  switch (status) {
+    case 400:
+      return validation_problem("the request could not be parsed as HTTP");
+    case 404:
+      return not_found_problem("no such route");
+    case 413:
+      return payload_too_large_problem(max_body_bytes);
+    case 414:
+      return validation_problem("the request URI is too long");
+    case 416:
+      return validation_problem("range not satisfiable");
+    default:
+      return std::nullopt;
+  }
+}
+
+bool is_sane_request_id(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':';
+  });
+}
+
+}  // namespace
+
+void RequestContext::json(int status, const nlohmann::json& body) {
+  response.status = status;
+  response.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                       "application/json; charset=utf-8");
+}
+
+std::string request_id_for(const httplib::Request& request) {
+  auto id = request.get_header_value("X-Request-Id");
+  return is_sane_request_id(id) ? id : new_uuid_v7();
+}
+
+void require_json_content_type(const httplib::Request& request) {
+  std::string type = request.get_header_value("Content-Type");
+  std::transform(type.begin(), type.end(), type.begin(), ::tolower);
+  type = type.substr(0, type.find(';'));
+  type.erase(type.find_last_not_of(" \t") + 1);
+  if (type != "application/json") throw ProblemError(unsupported_media_type_problem());
+}
+
+ApiRouter::ApiRouter(const ApiAuthenticator& auth, ProducerMetrics& metrics,
+                     std::size_t max_body_bytes)
+    : auth_(auth), metrics_(metrics), max_body_bytes_(max_body_bytes) {}
+
+void ApiRouter::add(Route route) {
+  labels_.emplace_back(std::regex(route.pattern), route.label.substr(route.label.find(' ') + 1));
+  routes_.push_back(std::move(route));
+}
+
+void ApiRouter::install(httplib::Server& server) {
+  std::map<std::string, std::set<std::string>> methods_by_pattern;
+  for (const auto& route : routes_) methods_by_pattern[route.pattern].insert(route.method);
+
+  // A known path with another method: 405 naming the allowed ones (httplib alone says 404).
+  // httplib takes the first matching pattern, so refusals for literal paths (/v1/jobs/batch)
+  // go before the routes whose captures would also match them (/v1/jobs/{id}).
+  auto add_refusals = [&](bool literal) {
+    for (const auto& [pattern, methods] : methods_by_pattern) {
+      if ((pattern.find('(') == std::string::npos) != literal) continue;
+      std::string allow;
+      for (const auto& m : methods) allow += (allow.empty() ? "" : ", ") + m;
+      auto refuse = [allow](const httplib::Request&, httplib::Response& res) {
+        write_problem(res, method_not_allowed_problem(allow));
+      };
+      if (!methods.count("GET")) server.Get(pattern, refuse);
+      if (!methods.count("POST")) server.Post(pattern, refuse);
+      server.Put(pattern, refuse);
+      server.Patch(pattern, refuse);
+      server.Delete(pattern, refuse);
+      server.Options(pattern, refuse);
+    }
+  };
+  add_refusals(true);
+  for (const auto& route : routes_) {
+    auto call = [this, &route](const httplib::Request& req, httplib::Response& res) {
+      dispatch(route, req, res);
+    };
+    if (route.method == "GET") server.Get(route.pattern, call);
+    if (route.method == "POST") server.Post(route.pattern, call);
+  }
+  add_refusals(false);
+
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    request_started = std::chrono::steady_clock::now();
+    res.set_header("X-Request-Id", request_id_for(req));
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  // Answers httplib makes on its own (404, 413, unparsable requests) get the problem+json
+  // shape too; answers our handlers wrote already have a body and are left alone.
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.has_header("X-Request-Id")) res.set_header("X-Request-Id", request_id_for(req));
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        if (auto problem = problem_for_status(res.status, max_body_bytes_)) {
+          write_problem(res, *problem);
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+      }));
+
+  server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    double seconds = 0;
+    if (request_started) {
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - *request_started)
+                    .count();
+      request_started.reset();
+    }
+    record(label_for(req), req, res, seconds);
+  });
+}
+
+void ApiRouter::dispatch(const Route& route, const httplib::Request& request,
+                         httplib::Response& response) {
+  RequestContext context{request, response, response.get_header_value("X-Request-Id"), {}};
+  try {
+    if (route.scope) {
+      context.caller = auth_.authenticate(request.get_header_value("Authorization"), *route.scope);
+    }
+    route.handler(context);
+  } catch (const ProblemError& error) {
+    write_problem(response, error.problem());
+  } catch (const db::DatabaseUnavailable& error) {
+    log::warn("database unavailable",
+              {{"request_id", context.request_id}, {"error", error.what()}});
+    write_problem(response, database_unavailable_problem());
+  } catch (const std::exception& error) {
+    log::error(
+        "request failed with an internal error",
+        {{"request_id", context.request_id}, {"route", route.label}, {"error", error.what()}});
+    write_problem(response, internal_problem(context.request_id));
+  }
+}
+
+std::string ApiRouter::label_for(const httplib::Request& request) const {
+  // Methods and paths are attacker-controlled: only known ones become label values.
+  static const std::set<std::string> known_methods{"GET",   "HEAD",   "POST",   "PUT",
+                                                   "PATCH", "DELETE", "OPTIONS"};
+  const std::string method = known_methods.count(request.method) ? request.method : "OTHER";
+  for (const auto& [pattern, path] : labels_) {
+    if (std::regex_match(request.path, pattern)) return method + " " + path;
+  }
+  return method + " unmatched";
+}
+
+void ApiRouter::record(const std::string& label, const httplib::Request& request,
+                       const httplib::Response& response, double seconds) {
+  metrics_.http_requests.with({label, std::to_string(response.status)}).inc();
+  metrics_.http_duration.with({label}).observe(seconds);
+  const log::Fields fields = {{"request_id", response.get_header_value("X-Request-Id")},
+                              {"method", request.method},
+                              {"route", label},
+                              {"status", response.status},
+                              {"duration_ms", static_cast<int64_t>(seconds * 1000)},
+                              {"remote", request.remote_addr}};
+  // Successful requests are logged at debug: at thousands of submissions a second an access
+  // log at info would cost more than the work. Refusals and failures are always visible.
+  if (response.status >= 500) {
+    log::error("request answered", fields);
+  } else if (response.status >= 400) {
+    log::info("request answered", fields);
+  } else {
+    log::debug("request answered", fields);
+  }
+}
+
+}  // namespace warren

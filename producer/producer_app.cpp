@@ -1,0 +1,158 @@
+// See producer_app.h.
+#include "producer/producer_app.h"
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "producer/api_router.h"
+#include "producer/jobs_api.h"
+#include "producer/outbox_relay.h"
+#include "producer/retention_cleaner.h"
+#include "producer/submit_batcher.h"
+#include "shared/db/connection_pool.h"
+#include "shared/db/migrator.h"
+#include "shared/logging.h"
+#include "shared/metrics/metrics_registry.h"
+
+namespace warren {
+namespace {
+
+constexpr auto kStartupDatabaseWait = std::chrono::seconds(60);
+
+// At start the database may still be coming up (a pod starting beside it): retry for a while
+// before giving up, so a rolling start does not crash-loop needlessly.
+void migrate_at_start(const Config& config) {
+  const auto deadline = std::chrono::steady_clock::now() + kStartupDatabaseWait;
+  while (true) {
+    try {
+      auto connection = db::connect(config.database_url);
+      const auto report = db::migrate(*connection);
+      log::info("schema is current", {{"schema_version", report.schema_version},
+                                      {"applied_now", report.applied.size()}});
+      return;
+    } catch (const db::DatabaseUnavailable& error) {
+      if (std::chrono::steady_clock::now() > deadline) throw;
+      log::warn("database not reachable yet; retrying", {{"error", error.what()}});
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+}
+
+std::pair<std::string, int> split_addr(const std::string& addr) {
+  auto colon = addr.rfind(':');
+  return {addr.substr(0, colon), std::stoi(addr.substr(colon + 1))};
+}
+
+void add_health_routes(ApiRouter& router, db::ConnectionPool& pool, const OutboxRelay& relay,
+                       const metrics::MetricsRegistry& registry) {
+  router.add({"GET", "/healthz", "GET /healthz", std::nullopt, [](RequestContext& context) {
+                context.json(200, {{"status", "ok"}});
+              }});
+  router.add({"GET", "/readyz", "GET /readyz", std::nullopt, [&](RequestContext& context) {
+                const bool database = pool.ping();
+                const bool broker = relay.broker_connected();
+                nlohmann::json body = {{"database", database ? "up" : "down"},
+                                       {"broker", broker ? "up" : "down"}};
+                if (database && broker) {
+                  body["status"] = "ready";
+                  context.json(200, body);
+                  return;
+                }
+                std::string down = !database && !broker ? "database and broker are"
+                                   : !database          ? "database is"
+                                                        : "broker is";
+                Problem problem;
+                problem.status = 503;
+                problem.slug = "not-ready";
+                problem.title = "Not ready";
+                problem.detail = down + " unreachable";
+                auto json = problem.to_json();
+                json.update(body);
+                context.response.status = 503;
+                context.response.set_content(json.dump(), "application/problem+json");
+              }});
+  router.add({"GET", "/metrics", "GET /metrics", std::nullopt, [&](RequestContext& context) {
+                context.response.set_content(registry.render(),
+                                             "text/plain; version=0.0.4; charset=utf-8");
+              }});
+}
+
+}  // namespace
+
+int run_producer(const Config& config) {
+  // Signals are taken by one thread with sigwait; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (config.auto_migrate) migrate_at_start(config);
+  auto auth = ApiAuthenticator::from_file(config.api_tokens_file);
+  if (auth.open()) {
+    log::warn(
+        "no API tokens configured (WARREN_API_TOKENS_FILE): the API is open to anyone who "
+        "can reach it");
+  }
+
+  metrics::MetricsRegistry registry;
+  metrics::add_process_metrics(registry);
+  ProducerMetrics metrics(registry);
+  db::ConnectionPool pool(config.database_url, config.database_pool_size);
+
+  OutboxRelay relay(config, metrics);
+  SubmitBatcher batcher({config.database_url, 2, config.submit_batch_max}, [&] { relay.notify(); });
+  batcher.set_batch_observer([&](std::size_t jobs) {
+    metrics.submit_batch_jobs.with().observe(static_cast<double>(jobs));
+  });
+  relay.start();
+  RetentionCleaner retention(config, metrics);
+
+  ApiRouter router(auth, metrics, config.max_body_bytes);
+  JobsApi jobs(config, batcher, pool, metrics);
+  jobs.add_routes(router);
+  add_health_routes(router, pool, relay, registry);
+
+  httplib::Server server;
+  // httplib takes ownership of the queue it is given (its API needs a raw pointer here). One
+  // thread serves one keep-alive connection for as long as it stays open (RUNNING.md), so the
+  // pool is sized for the concurrent clients expected.
+  const int threads = config.http_threads;
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(threads));
+  };
+  server.set_payload_max_length(config.max_body_bytes);
+  server.set_keep_alive_max_count(1000);
+  server.set_keep_alive_timeout(5);
+  server.set_read_timeout(10, 0);
+  server.set_write_timeout(10, 0);
+  router.install(server);
+
+  const auto [host, port] = split_addr(config.http_addr);
+  if (!server.bind_to_port(host, port)) {
+    log::critical("cannot listen", {{"addr", config.http_addr}});
+    return 1;
+  }
+  std::thread signal_waiter([&] {
+    int received = 0;
+    sigwait(&signals, &received);
+    log::info("shutting down", {{"signal", received}});
+    server.stop();
+  });
+  log::info("producer listening", {{"addr", config.http_addr},
+                                   {"queues", config.queues},
+                                   {"database_url", redact_url(config.database_url)},
+                                   {"amqp_url", redact_url(config.amqp_url)}});
+  server.listen_after_bind();
+  // listen returned: either a signal stopped it, or it failed; make sure the waiter ends.
+  pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  signal_waiter.join();
+  relay.stop();
+  log::info("producer stopped");
+  return 0;
+}
+
+}  // namespace warren

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# scripts/test.sh: THE test command (the README's, and what .ci/run calls).
+#
+#   scripts/test.sh [extra ctest arguments]      e.g.  scripts/test.sh -R Submit
+#
+# 1. installs missing Debian packages (scripts/install-deps.sh; instant when all are there)
+# 2. configures and builds into build/ (RelWithDebInfo, warnings are errors)
+# 3. starts a fresh private Postgres and RabbitMQ under .run-test/ (scripts/lib/stack.sh), on
+#    ports that do not collide with the local stack of scripts/up.sh:
+#      WARREN_STACK_PG_PORT (55442)   WARREN_STACK_AMQP_PORT (56721)
+#      WARREN_STACK_MGMT_PORT (56731) WARREN_STACK_DIST_PORT (56741)
+# 4. runs the unit tests (ctest -L unit), then the integration tests (ctest -L integration),
+#    passing the extra arguments to both. The integration tests find the servers through
+#      WARREN_TEST_DATABASE_URL             the warren role (CREATEDB) on database warren
+#      WARREN_TEST_AMQP_URL                 amqp://guest:guest@127.0.0.1:PORT/%2f
+#      WARREN_TEST_RABBITMQ_MANAGEMENT_URL  http://guest:guest@127.0.0.1:PORT
+#      WARREN_TEST_STACK_DIR                the stack directory (absolute)
+#      WARREN_TEST_STACK_SCRIPT             scripts/stack.sh (absolute), to stop and start
+#                                           one server: "$WARREN_TEST_STACK_SCRIPT
+#                                           stop-rabbitmq $WARREN_TEST_STACK_DIR"
+# 5. always stops the servers it started (by PID), also on failure or Ctrl-C. Their data
+#    and logs stay in .run-test/ until the next run, for post-mortems.
+#
+# Exits non-zero if any step or test fails. WARREN_BUILD_DIR (default build) changes the
+# build directory.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source-path=SCRIPTDIR source=lib/stack.sh
+source "$ROOT/scripts/lib/stack.sh"
+
+BUILD_DIR=${WARREN_BUILD_DIR:-build}
+STACK_DIR=$ROOT/.run-test
+export WARREN_STACK_PG_PORT=${WARREN_STACK_PG_PORT:-55442}
+export WARREN_STACK_AMQP_PORT=${WARREN_STACK_AMQP_PORT:-56721}
+export WARREN_STACK_MGMT_PORT=${WARREN_STACK_MGMT_PORT:-56731}
+export WARREN_STACK_DIST_PORT=${WARREN_STACK_DIST_PORT:-56741}
+
+T_START=$(date +%s)
+PHASE_NAME='' PHASE_T0=0
+SUMMARY=()
+
+phase() { # NAME: start timing a phase (and close the previous one)
+  phase_end
+  PHASE_NAME=$1 PHASE_T0=$(date +%s)
+  printf '\n==== %s\n' "$PHASE_NAME" >&2
+}
+phase_end() { # [RESULT]
+  [[ -n $PHASE_NAME ]] || return 0
+  local line
+  line=$(printf '%-22s %4d s  %s' "$PHASE_NAME" $(($(date +%s) - PHASE_T0)) "${1:-ok}")
+  SUMMARY+=("$line")
+  printf '==== %s\n' "$line" >&2
+  PHASE_NAME=''
+}
+
+STACK_STARTED=0
+# shellcheck disable=SC2317  # (called by the EXIT trap)
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [[ -n $PHASE_NAME ]] && phase_end "FAILED"
+  if ((STACK_STARTED)); then
+    printf '\n==== stopping the test servers\n' >&2
+    stack_stop "$STACK_DIR" || rc=1
+  fi
+  printf '\n==== summary (total %d s)\n' $(($(date +%s) - T_START)) >&2
+  ((${#SUMMARY[@]})) && printf '  %s\n' "${SUMMARY[@]}" >&2
+  if ((rc == 0)); then echo "test.sh: PASSED" >&2; else echo "test.sh: FAILED (exit $rc)" >&2; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+phase "install-deps"
+scripts/install-deps.sh
+
+phase "configure"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARREN_WERROR=ON
+
+phase "build"
+cmake --build "$BUILD_DIR"
+
+phase "start servers"
+# Leftover servers of an earlier run (killed before it could clean up) are stopped by the
+# PIDs recorded in .run-test/, then everything there is deleted.
+STACK_STARTED=1
+stack_wipe "$STACK_DIR"
+rm -rf -- "$STACK_DIR"
+stack_start "$STACK_DIR"
+export WARREN_TEST_DATABASE_URL WARREN_TEST_AMQP_URL WARREN_TEST_RABBITMQ_MANAGEMENT_URL
+# (read in subshells: the tests get only the WARREN_TEST_* names, not WARREN_DATABASE_URL...)
+# shellcheck source=/dev/null
+WARREN_TEST_DATABASE_URL=$(source "$STACK_DIR/env" && echo "$WARREN_DATABASE_URL")
+# shellcheck source=/dev/null
+WARREN_TEST_AMQP_URL=$(source "$STACK_DIR/env" && echo "$WARREN_AMQP_URL")
+# shellcheck source=/dev/null
+WARREN_TEST_RABBITMQ_MANAGEMENT_URL=$(source "$STACK_DIR/env" && echo "$WARREN_RABBITMQ_MANAGEMENT_URL")
+export WARREN_TEST_STACK_DIR=$STACK_DIR
+export WARREN_TEST_STACK_SCRIPT=$ROOT/scripts/stack.sh
+echo "WARREN_TEST_DATABASE_URL=$WARREN_TEST_DATABASE_URL" >&2
+echo "WARREN_TEST_AMQP_URL=$WARREN_TEST_AMQP_URL" >&2
+echo "WARREN_TEST_RABBITMQ_MANAGEMENT_URL=$WARREN_TEST_RABBITMQ_MANAGEMENT_URL" >&2
+
+# Both suites run even if the first fails, so one run reports everything.
+failed=0
+phase "unit tests"
+if ctest --test-dir "$BUILD_DIR" --output-on-failure -L unit "$@"; then
+  phase_end ok
+else
+  phase_end FAILED
+  failed=1
+fi
+
+phase "integration tests"
+if ctest --test-dir "$BUILD_DIR" --output-on-failure -L integration "$@"; then
+  phase_end ok
+else
+  phase_end FAILED
+  failed=1
+fi
+
+exit "$failed"

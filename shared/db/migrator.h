@@ -1,0 +1,30 @@
+// Applies the embedded schema migrations (db/migrations.h) to a database. Safe to run from many
+// pods at once: a session advisory lock serialises them and each migration commits together
+// with its row in warren_schema_migrations, so a crash leaves either all of it or none.
+#pragma once
+
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+namespace warren::db {
+
+struct MigrationStatus {
+  int version;
+  std::string name;
+  bool applied;
+  std::string applied_at;  // RFC 3339, empty when pending
+};
+
+struct MigrationReport {
+  std::vector<std::string> applied;  // names applied by this run
+  int schema_version = 0;            // after the run
+};
+
+// Applies what is pending. Throws if the database has a version this binary does not know
+// (a newer Warren migrated it: running older code against it would be a silent downgrade).
+MigrationReport migrate(pqxx::connection& connection);
+
+std::vector<MigrationStatus> migration_status(pqxx::connection& connection);
+
+}  // namespace warren::db

@@ -1,0 +1,104 @@
+// What integration tests share: the servers scripts/test.sh started (found through the
+// WARREN_TEST_* variables), a fresh database and AMQP prefix per test so tests never see each
+// other's jobs or queues, a producer started as a real process, and control over the servers
+// for outage tests (stop/start by the stack script, by PID).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shared/amqp/amqp_connection.h"
+#include "support/child_process.h"
+
+namespace warren::test {
+
+// A WARREN_TEST_* variable; fails the test loudly when missing (run through scripts/test.sh).
+std::string test_env(const std::string& name);
+
+std::string binary(const std::string& name);  // build/bin/<name>
+int free_port();
+std::string random_suffix();
+
+// Stops and starts the test servers, as an outage would (scripts/stack.sh, by PID).
+void stack_command(const std::string& action);
+
+// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds every = std::chrono::milliseconds(50));
+
+class TestDatabase {
+ public:
+  TestDatabase();  // CREATE DATABASE warren_t_<random>
+  ~TestDatabase();
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+  const std::string& url() const { return url_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_, url_;
+};
+
+class RunningProducer {
+ public:
+  RunningProducer(std::map<std::string, std::string> env, const std::string& log_name);
+  ~RunningProducer();
+  RunningProducer(const RunningProducer&) = delete;
+  RunningProducer& operator=(const RunningProducer&) = delete;
+
+  std::unique_ptr<httplib::Client> client() const;
+  int port() const { return port_; }
+  ChildProcess& process() { return *process_; }
+  int stop() { return process_->stop(); }
+
+ private:
+  int port_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// Base fixture: a database, a prefix, the common environment, and helpers.
+class IntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Environment for Warren processes of this test (database, broker, prefix, queues).
+  std::map<std::string, std::string> warren_env() const;
+  RunningProducer& start_producer(std::map<std::string, std::string> extra_env = {});
+  std::unique_ptr<httplib::Client> api() const { return producer_->client(); }
+
+  amqp::AmqpConnection broker() const;
+  // Waits for one message on a work queue (`queue` = "default" -> <prefix>.q.default).
+  std::optional<amqp::Delivery> take_message(const std::string& queue,
+                                             std::chrono::milliseconds timeout);
+  std::size_t queue_depth(const std::string& queue);
+
+  // SQL against this test's database.
+  nlohmann::json query_json(const std::string& sql);
+  int64_t query_int(const std::string& sql);
+  void execute(const std::string& sql);
+
+  CommandResult warrenctl(const std::vector<std::string>& args,
+                          std::map<std::string, std::string> extra_env = {});
+
+  std::unique_ptr<TestDatabase> database_;
+  std::string prefix_;
+  std::vector<std::string> queues_{"default"};
+  std::unique_ptr<RunningProducer> producer_;
+};
+
+// POST a JSON body with the usual headers.
+httplib::Result post_json(httplib::Client& client, const std::string& path,
+                          const nlohmann::json& body, const httplib::Headers& extra = {});
+
+}  // namespace warren::test
