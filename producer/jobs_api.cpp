@@ -58,6 +58,11 @@ void JobsApi::add_routes(ApiRouter& router) {
               bind(&JobsApi::cancel_job)});
 }
 
+std::vector<db::InsertOutcome> JobsApi::timed_submit(std::vector<db::NewJob> jobs) {
+  metrics::ScopedTimer timer(metrics_.submit_commit_seconds.with());
+  return batcher_.submit(std::move(jobs));
+}
+
 void JobsApi::count_submitted(const db::NewJob& job) {
   metrics_.jobs_submitted.with({job.request.queue, job.request.type}).inc();
 }
@@ -71,7 +76,7 @@ void JobsApi::submit_one(RequestContext& context) {
       db::make_new_job(std::move(job_request), request.get_header_value("traceparent"));
   const std::string queue = job.request.queue, type = job.request.type;
 
-  const auto outcome = batcher_.submit({job}).at(0);
+  const auto outcome = timed_submit({job}).at(0);
   switch (outcome.kind) {
     case db::InsertKind::kCreated:
       count_submitted(job);
@@ -134,7 +139,7 @@ void JobsApi::submit_batch(RequestContext& context) {
   }
   if (!all.bad_request.empty() || !all.unprocessable.empty()) require_valid(std::move(all));
 
-  const auto outcomes = batcher_.submit(jobs);
+  const auto outcomes = timed_submit(jobs);
   std::vector<FieldError> conflicts;
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
     if (outcomes[i].kind == db::InsertKind::kConflict) {

@@ -25,6 +25,8 @@ class JobsApi {
   void cancel_job(RequestContext& context);
 
   void count_submitted(const db::NewJob& job);
+  // Hands jobs to the batcher and records how long the caller waited for the commit.
+  std::vector<db::InsertOutcome> timed_submit(std::vector<db::NewJob> jobs);
 
   const Config& config_;
   SubmitBatcher& batcher_;

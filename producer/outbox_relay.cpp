@@ -89,6 +89,9 @@ void OutboxRelay::run() {
     }
     try {
       if (!broker || !broker->is_open()) connect_broker(broker);
+      // rabbitmq-c answers heartbeats only inside its own calls: touching the connection on
+      // every pass keeps an idle relay connected and notices a dead broker within a poll.
+      broker->poll();
       if (!database || !database->is_open()) database = db::connect(config_.database_url);
       more = relay_batch(*database, *broker) >= static_cast<std::size_t>(config_.outbox_batch_size);
       retry_delay = kMinReconnectDelay;

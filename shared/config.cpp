@@ -241,7 +241,8 @@ std::vector<Setting> build_settings() {
       {"WARREN_OUTBOX_POLL_MS", kProducer, "1000",
        "how often the outbox relay looks for work it was not told about",
        [](Config& c, const std::string& v) {
-         c.outbox_poll_interval = std::chrono::milliseconds(parse_integer(v, 10, 600000));
+         // At most 10 s: the relay's pass is also what keeps its broker connection alive.
+         c.outbox_poll_interval = std::chrono::milliseconds(parse_integer(v, 10, 10000));
        }},
       {"WARREN_OUTBOX_BATCH", kProducer, "500", "messages published per confirm wait",
        [](Config& c, const std::string& v) {

@@ -3,8 +3,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <regex>
+
 #include "shared/delay_route.h"
+#include "shared/strict_json.h"
 #include "shared/topology.h"
+#include "shared/uuid.h"
 
 namespace warren {
 
@@ -55,6 +59,74 @@ amqp::OutgoingMessage make_job_message(const JobMessage& job, const std::string&
   message.headers.set("x-warren-queue", job.queue);
   if (!job.traceparent.empty()) message.headers.set("traceparent", job.traceparent);
   return message;
+}
+
+namespace {
+
+DecodedJob poison(std::string reason) {
+  return DecodedJob{std::nullopt, std::move(reason)};
+}
+
+DecodedJob decode_fields(const amqp::Delivery& delivery, const Backoff& default_backoff) {
+  static const std::regex type_re("^[a-z0-9][a-z0-9._-]{0,63}$");
+  static const std::regex queue_re("^[a-z0-9][a-z0-9_-]{0,63}$");
+  auto parsed = parse_strict_json(delivery.body);
+  if (!parsed.value) return poison("body is not JSON: " + parsed.error);
+  const auto& body = *parsed.value;
+  if (!body.is_object()) return poison("body is not a JSON object");
+  auto text = [&](const char* key) -> std::optional<std::string> {
+    auto it = body.find(key);
+    if (it == body.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  JobMessage job;
+  auto id = text("id");
+  if (!id || !is_canonical_uuid(*id)) return poison("missing or malformed id");
+  job.id = *id;
+  auto type = text("type");
+  if (!type || !std::regex_match(*type, type_re)) return poison("missing or malformed type");
+  job.type = *type;
+  auto queue = text("queue");
+  if (!queue || !std::regex_match(*queue, queue_re)) return poison("missing or malformed queue");
+  job.queue = *queue;
+  auto payload = body.find("payload");
+  if (payload == body.end() || !payload->is_object()) return poison("payload is not an object");
+  job.payload_json = payload->dump();
+  auto attempts = body.find("max_attempts");
+  if (attempts == body.end() || !attempts->is_number_integer() || attempts->get<int64_t>() < 1 ||
+      attempts->get<int64_t>() > 1000000) {
+    return poison("missing or malformed max_attempts");
+  }
+  job.max_attempts = attempts->get<int>();
+  if (auto timeout = body.find("timeout_ms"); timeout != body.end() && !timeout->is_null()) {
+    if (!timeout->is_number_integer() || timeout->get<int64_t>() < 1) {
+      return poison("malformed timeout_ms");
+    }
+    job.timeout_ms = timeout->get<int64_t>();
+  }
+  job.created_at = text("created_at").value_or("");
+  job.backoff = default_backoff;
+  if (auto backoff = body.find("backoff"); backoff != body.end() && backoff->is_object()) {
+    job.backoff.initial_ms = backoff->value("initial_ms", job.backoff.initial_ms);
+    job.backoff.factor = backoff->value("factor", job.backoff.factor);
+    job.backoff.max_ms = backoff->value("max_ms", job.backoff.max_ms);
+    if (validate(job.backoff)) return poison("malformed backoff");
+  }
+  // The header is informational (the claim in Postgres decides the attempt number).
+  job.attempt = static_cast<int>(delivery.headers.get_int("x-warren-attempt").value_or(1));
+  job.traceparent = delivery.headers.get_string("traceparent").value_or("");
+  return DecodedJob{std::move(job), ""};
+}
+
+}  // namespace
+
+DecodedJob decode_job_message(const amqp::Delivery& delivery, const Backoff& default_backoff) {
+  try {
+    return decode_fields(delivery, default_backoff);
+  } catch (const nlohmann::json::exception& error) {
+    // A field of the wrong JSON type deep inside (e.g. backoff.factor as a string).
+    return poison(std::string("malformed field: ") + error.what());
+  }
 }
 
 }  // namespace warren

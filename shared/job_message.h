@@ -27,6 +27,16 @@ struct JobMessage {
   std::string traceparent;
 };
 
+// What a consumer makes of a delivery: the job, or why the message is poison (MESSAGING.md:
+// body not JSON, missing id, not a job). Poison is rejected without requeue and dead-lettered
+// by the broker; the reason is logged.
+struct DecodedJob {
+  std::optional<JobMessage> job;
+  std::string poison_reason;  // set when job is empty
+};
+
+DecodedJob decode_job_message(const amqp::Delivery& delivery, const Backoff& default_backoff);
+
 // The body: {"id","type","queue","payload","max_attempts","timeout_ms","created_at","backoff"}.
 std::string encode_job_body(const JobMessage& job);
 

@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "shared/config.h"
+#include "shared/encoding.h"
 #include "shared/time_format.h"
 
 namespace warren {
@@ -151,13 +152,7 @@ std::string sha256_hex(const std::string& data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 }  // namespace

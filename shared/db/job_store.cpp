@@ -11,7 +11,7 @@
 
 #include <openssl/rand.h>
 
-#include "shared/base64.h"
+#include "shared/encoding.h"
 #include "shared/problem.h"
 #include "shared/time_format.h"
 #include "shared/uuid.h"
@@ -74,17 +74,11 @@ json to_insert_row(const NewJob& job, std::size_t index) {
 
 // W3C trace ids must be random; OpenSSL's CSPRNG is the one Warren already links.
 std::string random_trace_hex(std::size_t bytes) {
-  std::vector<unsigned char> random(bytes);
-  if (RAND_bytes(random.data(), static_cast<int>(bytes)) != 1) {
+  std::string random(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(random.data()), static_cast<int>(bytes)) != 1) {
     throw std::runtime_error("RAND_bytes failed");
   }
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : random) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
+  return hex_encode(random);
 }
 
 }  // namespace

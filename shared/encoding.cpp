@@ -1,5 +1,5 @@
-// See base64.h.
-#include "shared/base64.h"
+// See encoding.h.
+#include "shared/encoding.h"
 
 #include <openssl/evp.h>
 
@@ -52,6 +52,17 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   }
   while (standard.size() % 4 != 0) standard += '=';
   return base64_decode(standard);
+}
+
+std::string hex_encode(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
 }
 
 }  // namespace warren
