@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "support/test_stack.h"
 
@@ -285,6 +286,24 @@ TEST_F(ProducerApi, ListFiltersAndKeysetPaginationStableWhileInserting) {
       "SELECT id::text FROM jobs WHERE type <> 'late' ORDER BY created_at DESC, id DESC");
   for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], ordered[i]["id"]) << i;
   EXPECT_EQ(added, 5);
+}
+
+// Debian's httplib listens with a backlog of 5 and leaves Nagle on; the producer fixes both
+// (producer_app.cpp). With Nagle, each response waits for the client's delayed ACK (~40 ms).
+TEST_F(ProducerApi, ApiSocketHasABacklogAndNoNagleDelay) {
+  start_producer();
+  auto ss = run_command("/usr/bin/ss", {"-Hltn", "sport = :" + std::to_string(producer_->port())});
+  std::istringstream columns(ss.out);
+  std::string state, recv_q, send_q;
+  columns >> state >> recv_q >> send_q;
+  EXPECT_EQ(send_q, "1024") << ss.out;  // a listening socket's Send-Q is its backlog
+
+  auto c = api();
+  c->set_keep_alive(true);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(c->Get("/healthz")->status, 200);
+  // ~2 s with the delayed-ACK stall, milliseconds without.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
 }
 
 TEST_F(ProducerApi, ReadyzTellsTheTruthAndShutdownIsClean) {
