@@ -44,6 +44,8 @@ class ApiRouter {
 
   void add(Route route);
 
+  const std::vector<Route>& routes() const { return routes_; }
+
   // Registers every route on the server, plus 405 answers and the problem+json error handler.
   void install(httplib::Server& server);
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "producer/api_router.h"
+#include "producer/health_api.h"
 #include "producer/jobs_api.h"
 #include "producer/outbox_relay.h"
 #include "producer/retention_cleaner.h"
@@ -47,40 +48,6 @@ void migrate_at_start(const Config& config) {
 std::pair<std::string, int> split_addr(const std::string& addr) {
   auto colon = addr.rfind(':');
   return {addr.substr(0, colon), std::stoi(addr.substr(colon + 1))};
-}
-
-void add_health_routes(ApiRouter& router, db::ConnectionPool& pool, const OutboxRelay& relay,
-                       const metrics::MetricsRegistry& registry) {
-  router.add({"GET", "/healthz", "GET /healthz", std::nullopt, [](RequestContext& context) {
-                context.json(200, {{"status", "ok"}});
-              }});
-  router.add({"GET", "/readyz", "GET /readyz", std::nullopt, [&](RequestContext& context) {
-                const bool database = pool.ping();
-                const bool broker = relay.broker_connected();
-                nlohmann::json body = {{"database", database ? "up" : "down"},
-                                       {"broker", broker ? "up" : "down"}};
-                if (database && broker) {
-                  body["status"] = "ready";
-                  context.json(200, body);
-                  return;
-                }
-                std::string down = !database && !broker ? "database and broker are"
-                                   : !database          ? "database is"
-                                                        : "broker is";
-                Problem problem;
-                problem.status = 503;
-                problem.slug = "not-ready";
-                problem.title = "Not ready";
-                problem.detail = down + " unreachable";
-                auto json = problem.to_json();
-                json.update(body);
-                context.response.status = 503;
-                context.response.set_content(json.dump(), "application/problem+json");
-              }});
-  router.add({"GET", "/metrics", "GET /metrics", std::nullopt, [&](RequestContext& context) {
-                context.response.set_content(registry.render(),
-                                             "text/plain; version=0.0.4; charset=utf-8");
-              }});
 }
 
 }  // namespace
