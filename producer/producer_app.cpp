@@ -23,25 +23,34 @@
 namespace warren {
 namespace {
 
-constexpr auto kStartupDatabaseWait = std::chrono::seconds(60);
 constexpr int kListenBacklog = 1024;
 
-// At start the database may still be coming up (a pod starting beside it): retry for a while
-// before giving up, so a rolling start does not crash-loop needlessly.
-void migrate_at_start(const Config& config) {
-  const auto deadline = std::chrono::steady_clock::now() + kStartupDatabaseWait;
+// At start the database may still be coming up (a pod starting beside it), and without
+// auto-migration the schema may still be on its way (a migration Job running): wait up to
+// WARREN_STARTUP_WAIT_MS rather than crash-looping, then give up with a clear reason.
+void prepare_schema(const Config& config) {
+  const auto deadline = std::chrono::steady_clock::now() + config.startup_wait;
   while (true) {
+    std::string waiting_for;
     try {
       auto connection = db::connect(config.database_url);
-      const auto report = db::migrate(*connection);
-      log::info("schema is current", {{"schema_version", report.schema_version},
-                                      {"applied_now", report.applied.size()}});
-      return;
+      if (config.auto_migrate) {
+        const auto report = db::migrate(*connection);
+        log::info("schema is current", {{"schema_version", report.schema_version},
+                                        {"applied_now", report.applied.size()}});
+        return;
+      }
+      const int version = db::schema_version(*connection);
+      if (version >= db::newest_known_version()) return;
+      waiting_for = "database schema is at version " + std::to_string(version) +
+                    ", this producer needs " + std::to_string(db::newest_known_version()) +
+                    " (WARREN_AUTO_MIGRATE=0: run `warrenctl migrate`)";
     } catch (const db::DatabaseUnavailable& error) {
-      if (std::chrono::steady_clock::now() > deadline) throw;
-      log::warn("database not reachable yet; retrying", {{"error", error.what()}});
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+      waiting_for = error.what();
     }
+    if (std::chrono::steady_clock::now() >= deadline) throw std::runtime_error(waiting_for);
+    log::warn("waiting before start", {{"reason", waiting_for}});
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
 }
 
@@ -61,7 +70,7 @@ int run_producer(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  if (config.auto_migrate) migrate_at_start(config);
+  prepare_schema(config);
   auto auth = ApiAuthenticator::from_file(config.api_tokens_file);
   if (auth.open()) {
     log::warn(

@@ -187,6 +187,11 @@ std::vector<Setting> build_settings() {
        [](Config& c, const std::string& v) {
          c.database_pool_size = static_cast<int>(parse_integer(v, 1, 256));
        }},
+      {"WARREN_STARTUP_WAIT_MS", kAll, "60000",
+       "how long a starting process waits for the database and its schema",
+       [](Config& c, const std::string& v) {
+         c.startup_wait = std::chrono::milliseconds(parse_integer(v, 0, 3600000));
+       }},
       {"WARREN_RETENTION_SUCCEEDED", kProducerCtl, "7d",
        "keep succeeded jobs and their attempts this long (0 = forever)",
        [](Config& c, const std::string& v) { c.retention.succeeded = parse_retention(v); }},

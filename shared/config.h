@@ -53,6 +53,9 @@ struct Config {
   std::vector<std::string> job_types;  // empty: any type accepted
   RetentionSettings retention;
   int database_pool_size = 8;
+  // How long a starting process waits for the database (and, without auto-migration, for the
+  // schema) before giving up with exit 1.
+  std::chrono::milliseconds startup_wait{60000};
 
   // Producer.
   std::string http_addr = "0.0.0.0:8080";

@@ -79,6 +79,18 @@ MigrationReport migrate(pqxx::connection& connection) {
   return report;
 }
 
+int schema_version(pqxx::connection& connection) {
+  pqxx::work tx(connection);
+  auto exists = tx.exec1("SELECT to_regclass('warren_schema_migrations') IS NOT NULL");
+  if (!exists[0].as<bool>()) return 0;
+  return tx.exec1("SELECT coalesce(max(version), 0) FROM warren_schema_migrations")[0].as<int>();
+}
+
+int newest_known_version() {
+  const auto& all = embedded_migrations();
+  return all.empty() ? 0 : all.back().version;
+}
+
 std::vector<MigrationStatus> migration_status(pqxx::connection& connection) {
   ensure_version_table(connection);
   pqxx::work tx(connection);

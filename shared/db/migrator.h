@@ -27,4 +27,8 @@ MigrationReport migrate(pqxx::connection& connection);
 
 std::vector<MigrationStatus> migration_status(pqxx::connection& connection);
 
+// The database's schema version (0 when never migrated) and the newest this binary knows.
+int schema_version(pqxx::connection& connection);
+int newest_known_version();
+
 }  // namespace warren::db

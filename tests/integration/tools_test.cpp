@@ -37,6 +37,23 @@ TEST_F(Tools, MigrateIsIdempotentAndSafeFromManyProcessesAtOnce) {
   EXPECT_EQ(query_int("SELECT count(*) FROM warren_schema_migrations"), 1);
 }
 
+TEST_F(Tools, ProducerWithoutAutoMigrationWaitsForTheSchemaThenGivesUpClearly) {
+  auto env = warren_env();
+  env["WARREN_AUTO_MIGRATE"] = "0";
+  env["WARREN_STARTUP_WAIT_MS"] = "1500";
+  env["WARREN_HTTP_ADDR"] = "127.0.0.1:" + std::to_string(free_port());
+  ChildProcess early(
+      binary("warren-producer"), {}, env,
+      test_env("WARREN_TEST_STACK_DIR") + "/producer-unmigrated-" + prefix_ + ".log");
+  ASSERT_TRUE(wait_until([&] { return !early.running(); }, std::chrono::seconds(15)));
+  EXPECT_EQ(early.stop(), 1);
+  EXPECT_NE(early.log().find("run `warrenctl migrate`"), std::string::npos) << early.log();
+
+  ASSERT_EQ(warrenctl({"migrate"}).exit_code, 0);
+  start_producer({{"WARREN_AUTO_MIGRATE", "0"}});
+  EXPECT_EQ(api()->Get("/healthz")->status, 200);
+}
+
 TEST_F(Tools, TopologyDeclaredTwiceAndChecked) {
   auto missing = warrenctl({"topology", "check"});
   EXPECT_EQ(missing.exit_code, 1);
