@@ -20,7 +20,10 @@ thread_local std::optional<std::chrono::steady_clock::time_point> request_starte
 void write_problem(httplib::Response& response, const Problem& problem) {
   response.status = problem.status;
   for (const auto& [name, value] : problem.headers) response.set_header(name, value);
-  response.set_content(problem.to_json().dump(), "application/problem+json");
+  // Details can quote client input (an id, a parser message): never throw on bad UTF-8 here.
+  response.set_content(
+      problem.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+      "application/problem+json");
 }
 
 // Problems for answers httplib produced itself, before any route ran.
@@ -114,8 +117,41 @@ void ApiRouter::install(httplib::Server& server) {
   server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     request_started = std::chrono::steady_clock::now();
     res.set_header("X-Request-Id", request_id_for(req));
+    // httplib 0.11 enforces the body limit only on Content-Length bodies: a chunked body is read
+    // whole whatever its size, and a compressed one is inflated without limit. Refuse both
+    // before the body is read (and close the connection: the unread body is still on it).
+    if (req.has_header("Transfer-Encoding")) {
+      write_problem(res, length_required_problem());
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    const auto encoding = req.get_header_value("Content-Encoding");
+    if (!encoding.empty() && encoding != "identity") {
+      auto problem = unsupported_media_type_problem();
+      problem.detail = "Content-Encoding " + encoding + " is not accepted; send the body as is";
+      write_problem(res, problem);
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
+
+  // An exception that escaped a handler (a bug): a logged 500 in the usual shape, instead of
+  // httplib's default, which would put the exception's text in a response header.
+  server.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr error) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        const auto request_id = res.get_header_value("X-Request-Id");
+        log::error("request failed with an internal error",
+                   {{"request_id", request_id}, {"path", req.path}, {"error", what}});
+        write_problem(res, internal_problem(request_id));
+      });
 
   // Answers httplib makes on its own (404, 413, unparsable requests) get the problem+json
   // shape too; answers our handlers wrote already have a body and are left alone.

@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -101,8 +102,17 @@ ApiAuthenticator ApiAuthenticator::from_file(const std::string& path) {
 Caller ApiAuthenticator::authenticate(std::string_view authorization, Scope required) const {
   if (open()) return Caller{"anonymous"};
   constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() ||
-      authorization.substr(0, kBearer.size()) != kBearer) {
+  // The scheme name is case-insensitive (RFC 9110 section 11.1); the token is not.
+  auto scheme_is_bearer = [&] {
+    for (std::size_t i = 0; i < kBearer.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(authorization[i])) !=
+          std::tolower(static_cast<unsigned char>(kBearer[i]))) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (authorization.size() <= kBearer.size() || !scheme_is_bearer()) {
     throw ProblemError(unauthorized_problem("send Authorization: Bearer <token>"));
   }
   const auto presented = sha256(authorization.substr(kBearer.size()));

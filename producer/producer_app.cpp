@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <thread>
 
 #include "producer/api_router.h"
@@ -130,23 +131,30 @@ int run_producer(const Config& config) {
   // clients connecting at once would see dropped SYNs and 1 s retransmits. Linux lets a second
   // listen() raise the backlog of the listening socket.
   if (listen_socket != INVALID_SOCKET) ::listen(listen_socket, kListenBacklog);
+  // A SIGTERM can arrive before the server listens (it waits, blocked, since start-up); stop()
+  // only acts on a running server, so the waiter repeats it until listening has ended.
+  std::atomic<bool> listen_returned{false};
   std::thread signal_waiter([&] {
     int received = 0;
     sigwait(&signals, &received);
+    if (listen_returned) return;  // woken by main after a failed listen
     log::info("shutting down", {{"signal", received}});
-    server.stop();
+    while (!listen_returned) {
+      server.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   });
   log::info("producer listening", {{"addr", config.http_addr},
                                    {"queues", config.queues},
                                    {"database_url", redact_url(config.database_url)},
                                    {"amqp_url", redact_url(config.amqp_url)}});
-  server.listen_after_bind();
-  // listen returned: either a signal stopped it, or it failed; make sure the waiter ends.
-  pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  const bool listened = server.listen_after_bind();
+  listen_returned = true;
+  pthread_kill(signal_waiter.native_handle(), SIGTERM);  // ends a sigwait still waiting
   signal_waiter.join();
   relay.stop();
   log::info("producer stopped");
-  return 0;
+  return listened ? 0 : 1;
 }
 
 }  // namespace warren

@@ -73,8 +73,8 @@ std::vector<std::vector<db::InsertOutcome>> SubmitBatcher::write(pqxx::work& tx,
   for (std::size_t i = 0; i < batch.size(); ++i) {
     own_savepoint[i] = needs_own_savepoint(batch[i].jobs);
     if (own_savepoint[i]) continue;
-    for (auto& job : batch[i].jobs) {
-      shared.push_back(std::move(job));
+    for (const auto& job : batch[i].jobs) {
+      shared.push_back(job);  // copied: a failed commit is retried from the requests
       shared_owners.push_back(i);
     }
   }
@@ -115,34 +115,75 @@ void SubmitBatcher::commit(std::unique_ptr<pqxx::connection>& connection,
                            std::vector<Pending>& batch) {
   std::size_t jobs = 0;
   for (const auto& pending : batch) jobs += pending.jobs.size();
-  try {
-    if (!connection || !connection->is_open()) connection = db::connect(options_.database_url);
-    std::vector<std::vector<db::InsertOutcome>> results;
-    {
-      pqxx::work tx(*connection);
-      results = write(tx, batch);
-      tx.commit();
+  for (int attempt = 1;; ++attempt) {
+    try {
+      if (!connection || !connection->is_open()) connection = db::connect(options_.database_url);
+      std::vector<std::vector<db::InsertOutcome>> results;
+      {
+        pqxx::work tx(*connection);
+        results = write(tx, batch);
+        tx.commit();
+      }
+      for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done.set_value(std::move(results[i]));
+      if (batch_observer_) batch_observer_(jobs);
+      on_committed_();
+      return;
+    } catch (const pqxx::in_doubt_error& error) {
+      // The commit may or may not have happened: the client must not be told "accepted" (it
+      // may not be durable) nor "rejected" for certain. 503 lets it retry; an idempotency key
+      // makes that retry safe.
+      connection.reset();
+      log::error("commit outcome unknown", {{"error", error.what()}, {"jobs", jobs}});
+      fail_all(batch, true, "commit outcome unknown");
+      return;
+    } catch (const pqxx::broken_connection& error) {
+      // Nothing was committed. A connection left broken by a database restart fails on first
+      // use: one fresh connection is tried before the waiters are told 503.
+      connection.reset();
+      if (attempt < 2) continue;
+      fail_all(batch, true, std::string("database connection lost: ") + error.what());
+      return;
+    } catch (const pqxx::transaction_rollback& error) {
+      // Deadlock or serialization failure against another writer: the transaction is gone
+      // whole, running it again is safe.
+      if (attempt < 3) continue;
+      fail_all(batch, true, error.what());
+      return;
+    } catch (const db::DatabaseUnavailable& error) {
+      fail_all(batch, true, error.what());
+      return;
+    } catch (const pqxx::sql_error& error) {
+      if (batch.size() > 1) {
+        // One request's data the database refused must not fail the others that shared its
+        // commit: each request is committed on its own, so only the culprit fails.
+        log::warn("shared commit refused; committing requests one by one",
+                  {{"error", error.what()}, {"requests", batch.size()}});
+        for (auto& pending : batch) {
+          std::vector<Pending> alone;
+          alone.push_back(std::move(pending));
+          commit(connection, alone);
+        }
+        return;
+      }
+      log::error("submit commit failed", {{"error", error.what()}, {"jobs", jobs}});
+      fail_all(batch, false, error.what());
+      return;
+    } catch (const std::exception& error) {
+      log::error("submit commit failed", {{"error", error.what()}, {"jobs", jobs}});
+      fail_all(batch, false, error.what());
+      return;
     }
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done.set_value(std::move(results[i]));
-    if (batch_observer_) batch_observer_(jobs);
-    on_committed_();
-  } catch (const pqxx::broken_connection& error) {
-    connection.reset();
-    auto failure = std::make_exception_ptr(
-        db::DatabaseUnavailable(std::string("database connection lost: ") + error.what()));
-    for (auto& pending : batch) pending.done.set_exception(failure);
-  } catch (const pqxx::in_doubt_error& error) {
-    // The commit may or may not have happened: the client must not be told "accepted" (it
-    // may not be durable) nor "rejected" for certain. 503 lets it retry; an idempotency key
-    // makes that retry safe.
-    connection.reset();
-    log::error("commit outcome unknown", {{"error", error.what()}, {"jobs", jobs}});
-    auto failure = std::make_exception_ptr(db::DatabaseUnavailable("commit outcome unknown"));
-    for (auto& pending : batch) pending.done.set_exception(failure);
-  } catch (...) {
-    // Includes DatabaseUnavailable from connect() and SQL errors (bugs): each waiter rethrows.
-    auto failure = std::current_exception();
-    for (auto& pending : batch) pending.done.set_exception(failure);
+  }
+}
+
+// Each waiter gets an exception object of its own: the HTTP threads rethrow them concurrently,
+// and one shared object would be read and destroyed by several threads at once.
+void SubmitBatcher::fail_all(std::vector<Pending>& batch, bool unavailable,
+                             const std::string& message) {
+  for (auto& pending : batch) {
+    pending.done.set_exception(unavailable
+                                   ? std::make_exception_ptr(db::DatabaseUnavailable(message))
+                                   : std::make_exception_ptr(std::runtime_error(message)));
   }
 }
 

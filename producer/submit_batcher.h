@@ -57,6 +57,7 @@ class SubmitBatcher {
   static std::vector<std::vector<db::InsertOutcome>> write(pqxx::work& tx,
                                                            std::vector<Pending>& batch);
   static bool needs_own_savepoint(const std::vector<db::NewJob>& jobs);
+  static void fail_all(std::vector<Pending>& batch, bool unavailable, const std::string& message);
 
   const Options options_;
   const std::function<void()> on_committed_;

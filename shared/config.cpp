@@ -234,11 +234,6 @@ std::vector<Setting> build_settings() {
        [](Config& c, const std::string& v) {
          c.http_threads = static_cast<int>(parse_integer(v, 2, 4096));
        }},
-      {"WARREN_SUBMIT_BATCH_WINDOW_MS", kProducer, "2",
-       "longest a submission waits to share a commit with others",
-       [](Config& c, const std::string& v) {
-         c.submit_batch_window = std::chrono::milliseconds(parse_integer(v, 0, 1000));
-       }},
       {"WARREN_SUBMIT_BATCH_MAX", kProducer, "1000", "most jobs written in one commit",
        [](Config& c, const std::string& v) {
          c.submit_batch_max = static_cast<int>(parse_integer(v, 1, 10000));

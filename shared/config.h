@@ -64,7 +64,6 @@ struct Config {
   bool auto_migrate = true;
   std::string rabbitmq_management_url;
   int http_threads = 64;
-  std::chrono::milliseconds submit_batch_window{2};
   int submit_batch_max = 1000;
   std::chrono::milliseconds outbox_poll_interval{1000};
   int outbox_batch_size = 500;

@@ -85,6 +85,27 @@ class Checker {
   JobValidation& out_;
 };
 
+// Postgres text and jsonb cannot hold NUL ("\u0000"), and a header is raw bytes that may not be
+// UTF-8: such values are refused here, before they can fail a commit shared with others.
+bool has_nul(std::string_view text) {
+  return text.find('\0') != std::string_view::npos;
+}
+
+bool json_has_nul(const json& value) {
+  if (value.is_string()) return has_nul(value.get_ref<const std::string&>());
+  if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      if (has_nul(key) || json_has_nul(item)) return true;
+    }
+  }
+  if (value.is_array()) {
+    for (const auto& item : value) {
+      if (json_has_nul(item)) return true;
+    }
+  }
+  return false;
+}
+
 const std::vector<std::string>& known_fields() {
   static const std::vector<std::string> fields{
       "type",     "payload", "queue",   "max_attempts",    "timeout_ms",
@@ -136,10 +157,12 @@ void check_metadata(const json& value, Checker& check, JobRequest& job) {
     return;
   }
   for (const auto& [key, v] : value.items()) {
-    if (key.empty() || key.size() > 64) {
-      check.bad("metadata", "keys must be 1..64 characters");
+    if (key.empty() || key.size() > 64 || has_nul(key)) {
+      check.bad("metadata", "keys must be 1..64 characters, without NUL");
     } else if (!v.is_string()) {
       check.bad("metadata." + key, "must be a string");
+    } else if (has_nul(v.get_ref<const std::string&>())) {
+      check.bad("metadata." + key, "must not contain NUL characters");
     } else if (v.get_ref<const std::string&>().size() > kMaxMetadataValue) {
       check.bad("metadata." + key, "must be at most 1024 bytes");
     } else {
@@ -157,9 +180,46 @@ std::string sha256_hex(const std::string& data) {
 
 }  // namespace
 
+bool is_clean_text(std::string_view text) {
+  // Well-formed UTF-8 per RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF.
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    if (lead == 0) return false;
+    std::size_t length;
+    uint32_t code;
+    if (lead < 0x80) {
+      length = 1, code = lead;
+    } else if ((lead & 0xE0) == 0xC0) {
+      length = 2, code = lead & 0x1F;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3, code = lead & 0x0F;
+    } else if ((lead & 0xF8) == 0xF0) {
+      length = 4, code = lead & 0x07;
+    } else {
+      return false;
+    }
+    if (i + length > text.size()) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    static constexpr uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < kSmallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
 std::optional<std::chrono::system_clock::time_point> JobRequest::scheduled_for(
     std::chrono::system_clock::time_point now) const {
-  if (run_at) return *run_at;
+  if (run_at) {
+    if (*run_at <= now) return std::nullopt;  // already due: queued at once
+    return *run_at;
+  }
   if (delay_ms && *delay_ms > 0) return now + std::chrono::milliseconds(*delay_ms);
   return std::nullopt;
 }
@@ -215,10 +275,12 @@ JobValidation validate_job_request(const json& body, const Config& config,
   }
 
   if (const json* payload = check.field("payload")) {
-    if (payload->is_object()) {
-      job.payload = *payload;
-    } else {
+    if (!payload->is_object()) {
       check.bad("payload", "must be a JSON object");
+    } else if (json_has_nul(*payload)) {
+      check.bad("payload", "must not contain NUL characters (\\u0000)");
+    } else {
+      job.payload = *payload;
     }
   } else {
     check.bad("payload", "is required");
@@ -240,7 +302,9 @@ JobValidation validate_job_request(const json& body, const Config& config,
     auto parsed = parse_rfc3339(*run_at);
     if (!parsed) {
       check.bad("run_at", "must be an RFC 3339 time, e.g. 2026-11-23T10:15:30.123Z");
-    } else if (*parsed - now > kMaxRunAhead) {
+    } else if (std::chrono::floor<std::chrono::seconds>(*parsed).time_since_epoch() -
+                   std::chrono::floor<std::chrono::seconds>(now).time_since_epoch() >
+               kMaxRunAhead) {  // in seconds: nanosecond differences overflow for old dates
       check.bad("run_at", "must be at most 2^28-1 seconds (about 8.5 years) ahead");
     } else {
       job.run_at = *parsed;
@@ -252,15 +316,16 @@ JobValidation validate_job_request(const json& body, const Config& config,
   if (const json* backoff = check.field("backoff")) job.backoff = check_backoff(*backoff, check);
 
   if (auto key = check.string("idempotency_key")) {
-    if (key->empty() || key->size() > 255) {
-      check.bad("idempotency_key", "must be 1..255 characters");
+    if (key->empty() || key->size() > 255 || has_nul(*key)) {
+      check.bad("idempotency_key", "must be 1..255 characters, without NUL");
     } else {
       job.idempotency_key = *key;
     }
   }
   if (header_key) {
-    if (header_key->empty() || header_key->size() > 255) {
-      out.bad_request.push_back({"Idempotency-Key", "header must be 1..255 characters"});
+    if (header_key->empty() || header_key->size() > 255 || !is_clean_text(*header_key)) {
+      out.bad_request.push_back(
+          {"Idempotency-Key", "header must be 1..255 characters of UTF-8 text without NUL"});
     } else if (job.idempotency_key && *job.idempotency_key != *header_key) {
       check.bad("idempotency_key", "differs from the Idempotency-Key header");
     } else {

@@ -55,6 +55,9 @@ JobValidation validate_job_request(
     const std::optional<std::string>& header_key = std::nullopt,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
+// True for well-formed UTF-8 without NUL: text Postgres can store and JSON can carry.
+bool is_clean_text(std::string_view text);
+
 // Throws ProblemError (400 before 422) when the validation refused the job.
 JobRequest require_valid(JobValidation validation);
 

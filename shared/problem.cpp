@@ -64,6 +64,11 @@ Problem payload_too_large_problem(std::size_t limit) {
               "the body is larger than " + std::to_string(limit) + " bytes");
 }
 
+Problem length_required_problem() {
+  return make(411, "length-required", "Length required",
+              "send the body with Content-Length (chunked transfer encoding is not accepted)");
+}
+
 Problem unsupported_media_type_problem() {
   return make(415, "unsupported-media-type", "Unsupported media type",
               "send the body as Content-Type: application/json");

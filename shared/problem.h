@@ -35,6 +35,7 @@ Problem not_found_problem(std::string detail);
 Problem method_not_allowed_problem(const std::string& allow);
 Problem conflict_problem(std::string detail, std::vector<FieldError> errors = {});
 Problem payload_too_large_problem(std::size_t limit);
+Problem length_required_problem();
 Problem unsupported_media_type_problem();
 Problem unprocessable_problem(std::string detail, std::vector<FieldError> errors = {});
 Problem database_unavailable_problem();

@@ -36,14 +36,19 @@ class ConnectionPool {
 
   // Runs `work` with a connection of the pool, waiting for a free one. A broken connection is
   // dropped (the next user reconnects) and the failure rethrown as DatabaseUnavailable.
+  // A pooled connection left broken by a database restart fails on first use; the work is run
+  // once more on a fresh one (`work` must be safe to repeat: its transaction did not commit).
   template <typename Work>
   auto with_connection(Work&& work) -> decltype(work(std::declval<pqxx::connection&>())) {
-    Lease lease(*this);
-    try {
-      return work(lease.connection());
-    } catch (const pqxx::broken_connection& error) {
-      lease.discard();
-      throw DatabaseUnavailable(std::string("database connection lost: ") + error.what());
+    for (int attempt = 1;; ++attempt) {
+      Lease lease(*this);
+      try {
+        return work(lease.connection());
+      } catch (const pqxx::broken_connection& error) {
+        lease.discard();
+        if (attempt < 2) continue;
+        throw DatabaseUnavailable(std::string("database connection lost: ") + error.what());
+      }
     }
   }
 

@@ -121,7 +121,9 @@ std::vector<InsertOutcome> insert_jobs(pqxx::transaction_base& tx,
                         scheduled_for, updated_at)
       SELECT id, type, queue, status, payload, metadata, max_attempts, timeout_ms, backoff,
              idempotency_key, request_hash, traceparent, created_at, scheduled_for, created_at
-      FROM input ORDER BY ord
+      -- Keys in one order for every writer: two commits that share keys take their locks in
+      -- the same order and cannot deadlock.
+      FROM input ORDER BY idempotency_key NULLS LAST, ord
       ON CONFLICT (idempotency_key) DO NOTHING
       RETURNING id
     ), outboxed AS (
@@ -206,6 +208,8 @@ std::optional<json> find_attempts(pqxx::transaction_base& tx, const std::string&
 JobFilter parse_job_filter(const std::vector<std::pair<std::string, std::string>>& params) {
   static const std::set<std::string> statuses{"scheduled", "queued", "running",  "retrying",
                                               "succeeded", "failed", "cancelled"};
+  static const std::regex type_pattern("^[a-z0-9][a-z0-9._-]{0,63}$");
+  static const std::regex queue_pattern("^[a-z0-9][a-z0-9_-]{0,63}$");
   JobFilter filter;
   std::vector<FieldError> errors;
   auto parse_time = [&](const std::string& name, const std::string& value) {
@@ -218,10 +222,15 @@ JobFilter parse_job_filter(const std::vector<std::pair<std::string, std::string>
       if (statuses.count(value) == 0) errors.push_back({name, "is not a job status"});
       filter.status = value;
     } else if (name == "type") {
+      if (!std::regex_match(value, type_pattern)) errors.push_back({name, "is not a job type"});
       filter.type = value;
     } else if (name == "queue") {
+      if (!std::regex_match(value, queue_pattern)) errors.push_back({name, "is not a queue name"});
       filter.queue = value;
     } else if (name.rfind("metadata.", 0) == 0 && name.size() > 9) {
+      if (!is_clean_text(name) || !is_clean_text(value)) {
+        errors.push_back({"metadata", "keys and values must be UTF-8 text without NUL"});
+      }
       filter.metadata.emplace_back(name.substr(9), value);
     } else if (name == "created_after") {
       filter.created_after = parse_time(name, value);
@@ -241,7 +250,8 @@ JobFilter parse_job_filter(const std::vector<std::pair<std::string, std::string>
     } else if (name == "cursor") {
       filter.cursor = value;
     } else {
-      errors.push_back({name, "is not a known query parameter"});
+      // The name is echoed back: only when it is text that JSON can carry.
+      errors.push_back({is_clean_text(name) ? name : "query", "is not a known query parameter"});
     }
   }
   if (!errors.empty()) {
@@ -293,7 +303,8 @@ json list_jobs(pqxx::transaction_base& tx, const JobFilter& filter) {
   }
   if (filter.cursor) {
     // Cursor = "<created_at in epoch microseconds>:<id>" of the last row of the previous page.
-    static const std::regex shape("^(-?[0-9]{1,19}):([0-9a-f-]{36})$");
+    // Micros since 1970 of a created_at: 17 digits reach past the year 5000.
+    static const std::regex shape("^(-?[0-9]{1,17}):([0-9a-f-]{36})$");
     auto decoded = base64url_decode(*filter.cursor);
     std::smatch match;
     if (!decoded || !std::regex_match(*decoded, match, shape) ||
@@ -336,9 +347,9 @@ CancelOutcome cancel_job(pqxx::work& tx, const std::string& id) {
     tx.exec_params(R"(UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),
                         next_attempt_at = NULL WHERE id = $1)",
                    id);
-    // A message already in the broker will be dropped by the consumer's claim (job cancelled);
-    // one still in the outbox need not be published at all.
-    tx.exec_params("DELETE FROM outbox WHERE job_id = $1", id);
+    // A message already in the broker is dropped by the consumer's claim (job cancelled); an
+    // outbox row still waiting is dropped unpublished by the relay. Deleting it here would wait
+    // on a row the relay may hold locked while it publishes.
     kind = CancelKind::kCancelled;
   } else if (status == "running") {
     tx.exec_params("UPDATE jobs SET cancel_requested = true, updated_at = now() WHERE id = $1", id);

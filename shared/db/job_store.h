@@ -74,8 +74,8 @@ struct CancelOutcome {
   std::optional<nlohmann::json> job;  // the job after the change (or as it is, when finished)
 };
 
-// POST /v1/jobs/{id}/cancel: waiting jobs are cancelled at once (and their pending outbox rows
-// dropped); a running job gets cancel_requested; a finished one is left alone.
+// POST /v1/jobs/{id}/cancel: waiting jobs are cancelled at once (the relay never publishes
+// them); a running job gets cancel_requested; a finished one is left alone.
 CancelOutcome cancel_job(pqxx::work& tx, const std::string& id);
 
 }  // namespace warren::db

@@ -176,6 +176,44 @@ TEST_F(ProducerApi, EveryErrorIsProblemJsonWithTheStatusOfTheTable) {
   expect_problem(c->Get("/v1/jobs?cursor=AAAA"), 400, "validation");
   expect_problem(c->Get("/v1/jobs?colour=red"), 400, "validation");
 
+  // Input that must be refused cleanly, never a 500 or an unreadable body.
+  expect_problem(
+      c->Post("/v1/jobs", R"({"type":"noop","payload":{"x":"a\u0000b"}})", "application/json"), 400,
+      "validation");
+  expect_problem(
+      c->Post("/v1/jobs", "{\"type\":\"noop\",\"payload\":{\"x\":\"\xff\"}}", "application/json"),
+      400, "validation");
+  expect_problem(post_json(*c, "/v1/jobs", {{"type", "noop"}, {"payload", json::object()}},
+                           {{"Idempotency-Key", "\xff\xfe"}}),
+                 400, "validation");
+  expect_problem(c->Get("/v1/jobs/%FF"), 404, "not-found");
+  expect_problem(c->Get("/v1/jobs/%FF/attempts"), 404, "not-found");
+  expect_problem(c->Get("/v1/jobs?%FF=1"), 400, "validation");
+  expect_problem(c->Get("/v1/jobs?type=%FF"), 400, "validation");
+  expect_problem(c->Get("/v1/jobs?type=%00"), 400, "validation");
+  expect_problem(c->Get("/v1/jobs?metadata.k=%00"), 400, "validation");
+  expect_problem(
+      c->Get("/v1/"
+             "jobs?cursor="
+             "OTk5OTk5OTk5OTk5OTk5OTk5OTowMTkzYTFiMi0wMDAwLTcwMDAtODAwMC0wMDAwMDAwMDAwMDE"),
+      400, "validation");  // micros beyond bigint
+  // Bodies the size limit cannot see: chunked (411) and compressed (415), refused unread.
+  auto chunked = c->Post(
+      "/v1/jobs",
+      [](size_t offset, httplib::DataSink& sink) {
+        if (offset == 0) {
+          const std::string part = R"({"type":"noop","payload":{}})";
+          sink.write(part.data(), part.size());
+        }
+        sink.done();
+        return true;
+      },
+      "application/json");
+  expect_problem(chunked, 411, "length-required");
+  expect_problem(
+      c->Post("/v1/jobs", {{"Content-Encoding", "gzip"}}, "\x1f\x8b\x08", 3, "application/json"),
+      415, "unsupported-media-type");
+
   // The client's request id is echoed.
   auto echoed = c->Get("/v1/jobs", {{"X-Request-Id", "req-12345"}});
   EXPECT_EQ(echoed->get_header_value("X-Request-Id"), "req-12345");
@@ -184,7 +222,7 @@ TEST_F(ProducerApi, EveryErrorIsProblemJsonWithTheStatusOfTheTable) {
   ASSERT_EQ(metrics->status, 200);
   EXPECT_EQ(metrics->body.find("status=\"500\""), std::string::npos);
   EXPECT_NE(
-      metrics->body.find("warren_http_requests_total{route=\"POST /v1/jobs\",status=\"415\"} 1"),
+      metrics->body.find("warren_http_requests_total{route=\"POST /v1/jobs\",status=\"415\"} 2"),
       std::string::npos)
       << metrics->body;
 }

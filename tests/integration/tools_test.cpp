@@ -2,6 +2,8 @@
 // topology declare/check, submit without HTTP, jobs get/list/attempts/cancel, and retention.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <fstream>
 #include <future>
 #include <pqxx/pqxx>
@@ -52,6 +54,23 @@ TEST_F(Tools, ProducerWithoutAutoMigrationWaitsForTheSchemaThenGivesUpClearly) {
   ASSERT_EQ(warrenctl({"migrate"}).exit_code, 0);
   start_producer({{"WARREN_AUTO_MIGRATE", "0"}});
   EXPECT_EQ(api()->Get("/healthz")->status, 200);
+}
+
+// A SIGTERM that arrives while the producer still waits for its schema used to be lost: the
+// server started listening afterwards and could then only be killed.
+TEST_F(Tools, SigtermBeforeListeningStillStopsTheProducer) {
+  auto env = warren_env();
+  env["WARREN_AUTO_MIGRATE"] = "0";
+  env["WARREN_HTTP_ADDR"] = "127.0.0.1:" + std::to_string(free_port());
+  ChildProcess producer(
+      binary("warren-producer"), {}, env,
+      test_env("WARREN_TEST_STACK_DIR") + "/producer-early-term-" + prefix_ + ".log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(producer.pid(), SIGTERM);  // while it waits for the schema
+  ASSERT_EQ(warrenctl({"migrate"}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return !producer.running(); }, std::chrono::seconds(10)))
+      << producer.log();
+  EXPECT_EQ(producer.stop(), 0) << producer.log();
 }
 
 TEST_F(Tools, TopologyDeclaredTwiceAndChecked) {

@@ -40,7 +40,8 @@ TEST(ApiTokens, ScopesAndAdminImpliesAll) {
 
 TEST(ApiTokens, MissingOrWrongTokensAre401WithChallenge) {
   ApiAuthenticator auth(parse_api_tokens(kFile));
-  for (const char* header : {"", "Bearer", "Bearer ", "Basic abc", "bearer 0123456789abcdef0123",
+  EXPECT_EQ(status_of(auth, "bearer 0123456789abcdef0123", Scope::kSubmit), 200);  // RFC 9110
+  for (const char* header : {"", "Bearer", "Bearer ", "Basic abc", "Bearer 0123456789ABCDEF0123",
                              "Bearer 0123456789abcdef012", "Bearer 0123456789abcdef01234"}) {
     EXPECT_EQ(status_of(auth, header, Scope::kRead), 401) << header;
   }

@@ -136,6 +136,42 @@ TEST(JobRequest, IntegerRangesOfParsedText) {
   EXPECT_FALSE(parsed("delay_ms", "-1").job);
 }
 
+// NUL cannot be stored by Postgres: one such job used to fail a commit shared with others.
+TEST(JobRequest, NulAndBadUtf8AreRefusedBeforeTheDatabase) {
+  const std::string nul("a\0b", 3);
+  EXPECT_FALSE(check({{"type", "t"}, {"payload", {{"x", nul}}}}).job);
+  EXPECT_FALSE(check({{"type", "t"}, {"payload", {{nul, 1}}}}).job);
+  EXPECT_FALSE(check({{"type", "t"}, {"payload", {{"deep", {{"list", {1, nul}}}}}}}).job);
+  EXPECT_FALSE(check({{"type", "t"}, {"payload", json::object()}, {"metadata", {{"k", nul}}}}).job);
+  EXPECT_FALSE(check({{"type", "t"}, {"payload", json::object()}, {"idempotency_key", nul}}).job);
+  auto bad_header = validate_job_request({{"type", "t"}, {"payload", json::object()}},
+                                         test_config(), "", std::string("\xff\xfe"), kNow);
+  ASSERT_EQ(bad_header.bad_request.size(), 1u);
+  EXPECT_EQ(bad_header.bad_request[0].field, "Idempotency-Key");
+}
+
+TEST(JobRequest, CleanTextIsWellFormedUtf8WithoutNul) {
+  EXPECT_TRUE(is_clean_text("plain ascii"));
+  EXPECT_TRUE(is_clean_text("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));  // é € 😀
+  EXPECT_FALSE(is_clean_text(std::string("a\0b", 3)));
+  EXPECT_FALSE(is_clean_text("\xc3"));              // truncated
+  EXPECT_FALSE(is_clean_text("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(is_clean_text("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(is_clean_text("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(is_clean_text("\x80"));              // lone continuation byte
+}
+
+TEST(JobRequest, RunAtInThePastIsDueNowAndOldDatesDoNotOverflow) {
+  auto past =
+      check({{"type", "t"}, {"payload", json::object()}, {"run_at", "2026-11-23T09:00:00Z"}});
+  ASSERT_TRUE(past.job);
+  EXPECT_FALSE(past.job->scheduled_for(kNow));  // queued at once
+  auto ancient =
+      check({{"type", "t"}, {"payload", json::object()}, {"run_at", "1700-01-01T00:00:00Z"}});
+  ASSERT_TRUE(ancient.job) << only_error(ancient);
+  EXPECT_FALSE(ancient.job->scheduled_for(kNow));
+}
+
 TEST(JobRequest, RunAtRules) {
   auto with = [](json value) {
     return check({{"type", "t"}, {"payload", json::object()}, {"run_at", value}});
