@@ -2,6 +2,7 @@
 #include "producer/submit_batcher.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "shared/logging.h"
 
@@ -23,7 +24,7 @@ SubmitBatcher::~SubmitBatcher() {
 
 std::vector<db::InsertOutcome> SubmitBatcher::submit(std::vector<db::NewJob> jobs) {
   if (jobs.empty()) return {};
-  std::future<std::vector<db::InsertOutcome>> result;
+  std::future<Result> result;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) throw db::DatabaseUnavailable("producer is shutting down");
@@ -31,7 +32,16 @@ std::vector<db::InsertOutcome> SubmitBatcher::submit(std::vector<db::NewJob> job
     result = queue_.back().done.get_future();
   }
   work_ready_.notify_one();
-  return result.get();
+  Result done = result.get();
+  switch (done.error) {
+    case Result::Error::kNone:
+      return std::move(done.outcomes);
+    case Result::Error::kUnavailable:
+      throw db::DatabaseUnavailable(done.message);
+    case Result::Error::kInternal:
+      throw std::runtime_error(done.message);
+  }
+  throw std::logic_error("unreachable");
 }
 
 std::vector<SubmitBatcher::Pending> SubmitBatcher::take_batch(std::unique_lock<std::mutex>& lock) {
@@ -124,7 +134,9 @@ void SubmitBatcher::commit(std::unique_ptr<pqxx::connection>& connection,
         results = write(tx, batch);
         tx.commit();
       }
-      for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done.set_value(std::move(results[i]));
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        batch[i].done.set_value(Result{std::move(results[i]), Result::Error::kNone, ""});
+      }
       if (batch_observer_) batch_observer_(jobs);
       on_committed_();
       return;
@@ -176,15 +188,10 @@ void SubmitBatcher::commit(std::unique_ptr<pqxx::connection>& connection,
   }
 }
 
-// Each waiter gets an exception object of its own: the HTTP threads rethrow them concurrently,
-// and one shared object would be read and destroyed by several threads at once.
 void SubmitBatcher::fail_all(std::vector<Pending>& batch, bool unavailable,
                              const std::string& message) {
-  for (auto& pending : batch) {
-    pending.done.set_exception(unavailable
-                                   ? std::make_exception_ptr(db::DatabaseUnavailable(message))
-                                   : std::make_exception_ptr(std::runtime_error(message)));
-  }
+  const auto error = unavailable ? Result::Error::kUnavailable : Result::Error::kInternal;
+  for (auto& pending : batch) pending.done.set_value(Result{{}, error, message});
 }
 
 }  // namespace warren

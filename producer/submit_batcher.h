@@ -46,9 +46,18 @@ class SubmitBatcher {
   }
 
  private:
+  // What a writer hands back to a waiting request. Failures travel as values, not exception
+  // objects: the waiter throws its own, so no exception is shared between threads.
+  struct Result {
+    enum class Error { kNone, kUnavailable, kInternal };
+    std::vector<db::InsertOutcome> outcomes;
+    Error error = Error::kNone;
+    std::string message;
+  };
+
   struct Pending {
     std::vector<db::NewJob> jobs;
-    std::promise<std::vector<db::InsertOutcome>> done;
+    std::promise<Result> done;
   };
 
   void run_writer();
