@@ -16,6 +16,7 @@
 #include "producer/outbox_relay.h"
 #include "producer/retention_cleaner.h"
 #include "producer/submit_batcher.h"
+#include "producer/workers_api.h"
 #include "shared/db/connection_pool.h"
 #include "shared/db/migrator.h"
 #include "shared/logging.h"
@@ -95,6 +96,7 @@ int run_producer(const Config& config) {
   ApiRouter router(auth, metrics, config.max_body_bytes);
   JobsApi jobs(config, batcher, pool, metrics);
   jobs.add_routes(router);
+  add_worker_routes(router, pool);
   add_health_routes(router, pool, relay, registry);
 
   httplib::Server server;

@@ -2,13 +2,6 @@
 #include "producer/producer_metrics.h"
 
 namespace warren {
-namespace {
-
-std::vector<double> batch_buckets() {
-  return {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
-}
-
-}  // namespace
 
 ProducerMetrics::ProducerMetrics(metrics::MetricsRegistry& r)
     : http_requests(r.register_counter("warren_http_requests_total",
@@ -23,7 +16,7 @@ ProducerMetrics::ProducerMetrics(metrics::MetricsRegistry& r)
       idempotent_replays(r.register_counter("warren_idempotent_replays_total",
                                             "Submissions answered with an existing job")),
       submit_batch_jobs(r.register_histogram("warren_submit_batch_jobs",
-                                             "Jobs written per group commit", batch_buckets())),
+                                             "Jobs written per group commit", metrics::batch_size_buckets())),
       submit_commit_seconds(r.register_histogram("warren_submit_commit_seconds",
                                                  "Time a submission waited for its commit",
                                                  metrics::default_latency_buckets_seconds())),
@@ -33,7 +26,7 @@ ProducerMetrics::ProducerMetrics(metrics::MetricsRegistry& r)
                                                  "Outbox publishes that must be retried, by reason",
                                                  {"reason"})),
       outbox_batch_messages(r.register_histogram("warren_outbox_batch_messages",
-                                                 "Messages per confirm wait", batch_buckets())),
+                                                 "Messages per confirm wait", metrics::batch_size_buckets())),
       retention_deleted(r.register_counter("warren_retention_deleted_total",
                                            "Rows removed by retention, by kind", {"kind"})) {}
 

@@ -2,6 +2,7 @@
 #include "producer/retention_cleaner.h"
 
 #include "shared/db/connection_pool.h"
+#include "shared/db/worker_registry.h"
 #include "shared/logging.h"
 
 namespace warren {
@@ -64,6 +65,12 @@ RetentionReport run_retention(pqxx::connection& c, const RetentionSettings& s) {
     report.dead_letters = delete_all(
         [&] { return delete_dead_letter_batch(c, s.discarded_dead_letters, batch); }, batch);
   }
+  if (s.departed_workers.count() > 0) {
+    // One statement: a deployment has tens of workers, not millions of rows.
+    pqxx::work tx(c);
+    report.workers = db::delete_old_workers(tx, s.departed_workers);
+    tx.commit();
+  }
   return report;
 }
 
@@ -93,11 +100,15 @@ void RetentionCleaner::run() {
       metrics_.retention_deleted.with({"failed_jobs"}).inc(report.failed);
       metrics_.retention_deleted.with({"cancelled_jobs"}).inc(report.cancelled);
       metrics_.retention_deleted.with({"discarded_dead_letters"}).inc(report.dead_letters);
-      if (report.succeeded + report.failed + report.cancelled + report.dead_letters > 0) {
+      metrics_.retention_deleted.with({"departed_workers"}).inc(report.workers);
+      if (report.succeeded + report.failed + report.cancelled + report.dead_letters +
+              report.workers >
+          0) {
         log::info("retention removed expired rows", {{"succeeded_jobs", report.succeeded},
                                                      {"failed_jobs", report.failed},
                                                      {"cancelled_jobs", report.cancelled},
-                                                     {"dead_letters", report.dead_letters}});
+                                                     {"dead_letters", report.dead_letters},
+                                                     {"departed_workers", report.workers}});
       }
     } catch (const std::exception& error) {
       connection.reset();

@@ -4,6 +4,8 @@
 // makes concurrent cleaners split the work instead of waiting on each other.
 //
 // Failed jobs are kept while a dead letter of theirs is still `dead` (an operator may replay it).
+// Rows of consumers that stopped or are gone leave the workers table a day after their last
+// heartbeat (RetentionSettings::departed_workers).
 #pragma once
 
 #include <condition_variable>
@@ -18,7 +20,7 @@
 namespace warren {
 
 struct RetentionReport {
-  int64_t succeeded = 0, failed = 0, cancelled = 0, dead_letters = 0;
+  int64_t succeeded = 0, failed = 0, cancelled = 0, dead_letters = 0, workers = 0;
 };
 
 // One full pass: loops batch by batch until nothing is left to delete.

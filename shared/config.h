@@ -35,6 +35,11 @@ struct RetentionSettings {
   std::chrono::seconds failed{std::chrono::hours(24 * 30)};
   std::chrono::seconds cancelled{std::chrono::hours(24 * 7)};
   std::chrono::seconds discarded_dead_letters{std::chrono::hours(24 * 30)};
+  // How long the row of a stopped or gone consumer stays visible in GET /v1/workers after its
+  // last heartbeat: a day, long enough to see what ran before a crash or an upgrade. Not an
+  // environment setting (RUNNING.md has none): replicas are few, and every restart under a new
+  // pod name adds a row, so this only keeps the list short.
+  std::chrono::seconds departed_workers{std::chrono::hours(24)};
   int batch_size = 1000;  // rows deleted per transaction, so retention never holds long locks
   std::chrono::milliseconds interval{std::chrono::minutes(1)};
 };

@@ -353,6 +353,10 @@ CancelOutcome cancel_job(pqxx::work& tx, const std::string& id) {
     kind = CancelKind::kCancelled;
   } else if (status == "running") {
     tx.exec_params("UPDATE jobs SET cancel_requested = true, updated_at = now() WHERE id = $1", id);
+    // Postgres delivers it at commit, to every listening consumer; only the one running the job
+    // acts on it. Sent again on a repeated request, so a consumer that missed the first (its
+    // listening connection was being re-established) gets another chance.
+    tx.exec_params("SELECT pg_notify($1, $2)", std::string(kCancelChannel), id);
     kind = CancelKind::kCancelRequested;
   } else {
     kind = CancelKind::kAlreadyFinished;

@@ -74,8 +74,22 @@ struct CancelOutcome {
   std::optional<nlohmann::json> job;  // the job after the change (or as it is, when finished)
 };
 
+// The Postgres channel on which a cancel request for a running job is announced; the payload is
+// the job id (canonical UUID text). Every consumer LISTENs on it and fires the stop token of the
+// handler running that job, if it runs it (MESSAGING.md "Cancellation": within a second).
+//
+// MESSAGING.md allows a fanout exchange or "an equivalent of equal speed"; NOTIFY is that
+// equivalent, and better here: it is transactional (delivered only if the cancel commits, and
+// only after it, so a consumer that re-reads the job sees cancel_requested), it works from
+// every writer of the row (the producer's HTTP threads and `warrenctl jobs cancel`, which has
+// no broker connection) without any of them publishing to the broker, and it needs no
+// extra topology. NOTIFY is not durable: a consumer whose listening connection dropped must,
+// after it LISTENs again, re-read cancel_requested of the jobs it is running.
+inline constexpr char kCancelChannel[] = "warren_cancel";
+
 // POST /v1/jobs/{id}/cancel: waiting jobs are cancelled at once (the relay never publishes
-// them); a running job gets cancel_requested; a finished one is left alone.
+// them); a running job gets cancel_requested and a NOTIFY on kCancelChannel (sent when `tx`
+// commits); a finished one is left alone.
 CancelOutcome cancel_job(pqxx::work& tx, const std::string& id);
 
 }  // namespace warren::db

@@ -433,6 +433,10 @@ template class Family<Counter>;
 template class Family<Gauge>;
 template class Family<Histogram>;
 
+std::vector<double> batch_size_buckets() {
+  return {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
+}
+
 std::vector<double> default_latency_buckets_seconds() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }

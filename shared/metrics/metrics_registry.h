@@ -222,6 +222,8 @@ using HistogramFamily = Family<Histogram>;
 
 // 0.5 ms to 10 s: covers an in-process handler up to a slow database round trip.
 std::vector<double> default_latency_buckets_seconds();
+// Buckets for "how many items per batch" histograms (group commits, confirm waits): 1 .. 1000.
+std::vector<double> batch_size_buckets();
 
 // Owns every metric family of a process and renders them for a scrape. Neither copyable nor
 // movable: callers hold references into it.

@@ -2,7 +2,10 @@
 // schemas, and each documented path allows exactly the documented methods.
 #include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
 #include <sstream>
+
+#include "shared/db/worker_registry.h"
 #include "support/json_schema.h"
 
 #include "support/test_stack.h"
@@ -90,6 +93,24 @@ TEST_F(OpenApiConformance, AnswersMatchTheDocumentedSchemas) {
   ASSERT_TRUE(
       wait_until([&] { return c->Get("/readyz")->status == 200; }, std::chrono::seconds(10)));
   expect_conforms(c->Get("/readyz"), "/readyz", "get");
+
+  expect_conforms(c->Get("/v1/workers"), "/v1/workers", "get");  // none yet
+  {
+    pqxx::connection connection(database_->url());
+    pqxx::work tx(connection);
+    const auto beat = std::chrono::milliseconds(5000);
+    db::register_worker(tx, {"w-running", "host-a", "0.1.0", {"default", "emails"}, 16, beat});
+    db::record_heartbeat(tx, "w-running", {2, 1000, 3});
+    db::register_worker(tx, {"w-stopped", "host-b", "0.1.0", {"default"}, 4, beat});
+    db::mark_worker_stopped(tx, "w-stopped", {0, 10, 0});
+    db::register_worker(tx, {"w-gone", "host-c", "0.1.0", {"default"}, 4, beat});
+    tx.exec("UPDATE workers SET last_heartbeat_at = now() - interval '1 hour' WHERE id = 'w-gone'");
+    tx.commit();
+  }
+  auto workers = c->Get("/v1/workers");
+  ASSERT_EQ(workers->status, 200);
+  EXPECT_EQ(json::parse(workers->body)["workers"].size(), 3u);
+  expect_conforms(workers, "/v1/workers", "get");
 }
 
 // The checker itself must fail on what the conformance tests rely on it to catch.

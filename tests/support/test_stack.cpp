@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <pqxx/pqxx>
 #include <random>
 
@@ -126,12 +127,57 @@ std::unique_ptr<httplib::Client> RunningProducer::client() const {
   return c;
 }
 
+RunningConsumer::RunningConsumer(std::map<std::string, std::string> env,
+                                 const std::string& log_name, bool wait_ready)
+    : port_(free_port()), worker_id_(log_name) {
+  env["WARREN_HEALTH_ADDR"] = "127.0.0.1:" + std::to_string(port_);
+  env["WARREN_WORKER_ID"] = worker_id_;
+  const std::string log_path = test_env("WARREN_TEST_STACK_DIR") + "/" + log_name + ".log";
+  process_ = std::make_unique<ChildProcess>(binary("warren-consumer-test"),
+                                            std::vector<std::string>{}, env, log_path);
+  if (wait_ready && !wait_until([&] { return ready(); }, std::chrono::seconds(30))) {
+    throw std::runtime_error("consumer did not become ready; log:\n" + process_->log());
+  }
+}
+
+RunningConsumer::~RunningConsumer() {
+  process_->stop();
+}
+
+std::unique_ptr<httplib::Client> RunningConsumer::health_client() const {
+  auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
+  c->set_connection_timeout(2);
+  c->set_read_timeout(5);
+  return c;
+}
+
+bool RunningConsumer::ready() const {
+  auto r = health_client()->Get("/readyz");
+  return r && r->status == 200;
+}
+
+// "Suite-Test", usable in a file name (parameterized tests have slashes in their names).
+static std::string current_test_name() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = std::string(info->test_suite_name()) + "-" + info->name();
+  std::replace(name.begin(), name.end(), '/', '_');
+  return name;
+}
+
 void IntegrationTest::SetUp() {
   database_ = std::make_unique<TestDatabase>();
   prefix_ = "t" + random_suffix();
 }
 
 void IntegrationTest::TearDown() {
+  for (auto& consumer : consumers_) {
+    if (!consumer->process().running()) continue;
+    const int status = consumer->stop();
+    EXPECT_EQ(status, 0) << "consumer " << consumer->worker_id()
+                         << " failed its graceful shutdown; log:\n"
+                         << consumer->process().log();
+  }
+  consumers_.clear();
   if (producer_) {
     const int status = producer_->stop();
     // A producer that did not exit 0 on SIGTERM failed its graceful shutdown.
@@ -163,10 +209,21 @@ std::map<std::string, std::string> IntegrationTest::warren_env() const {
 RunningProducer& IntegrationTest::start_producer(std::map<std::string, std::string> extra_env) {
   auto env = warren_env();
   for (auto& [k, v] : extra_env) env[k] = v;
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  producer_ = std::make_unique<RunningProducer>(
-      env, std::string("producer-") + info->test_suite_name() + "-" + info->name());
+  producer_ = std::make_unique<RunningProducer>(env, "producer-" + current_test_name());
   return *producer_;
+}
+
+RunningConsumer& IntegrationTest::start_consumer(std::map<std::string, std::string> extra_env,
+                                                 bool wait_ready) {
+  auto env = warren_env();
+  env["WARREN_CONCURRENCY"] = "8";
+  env["WARREN_HEARTBEAT_MS"] = "1000";
+  env["WARREN_SHUTDOWN_GRACE_MS"] = "10000";
+  for (auto& [k, v] : extra_env) env[k] = v;
+  const std::string name =
+      "consumer-" + current_test_name() + "-" + std::to_string(consumers_.size() + 1);
+  consumers_.push_back(std::make_unique<RunningConsumer>(env, name, wait_ready));
+  return *consumers_.back();
 }
 
 amqp::AmqpConnection IntegrationTest::broker() const {
@@ -197,6 +254,29 @@ nlohmann::json IntegrationTest::query_json(const std::string& sql) {
   pqxx::nontransaction tx(connection);
   auto row = tx.exec1("SELECT coalesce(json_agg(q), '[]'::json) FROM (" + sql + ") q");
   return nlohmann::json::parse(row[0].c_str());
+}
+
+std::vector<amqp::Delivery> IntegrationTest::take_dead_letters(std::size_t expected,
+                                                               std::chrono::milliseconds timeout) {
+  auto connection = broker();
+  connection.basic_consume(TopologyNames{prefix_}.dead_letters_queue());
+  std::vector<amqp::Delivery> messages;
+  wait_until(
+      [&] {
+        while (auto delivery = connection.consume_one(std::chrono::milliseconds(50))) {
+          connection.ack(delivery->delivery_tag);
+          messages.push_back(std::move(*delivery));
+        }
+        return messages.size() >= expected;
+      },
+      timeout, std::chrono::milliseconds(10));
+  return messages;
+}
+
+nlohmann::json IntegrationTest::query_value(const std::string& sql) {
+  const auto rows = query_json(sql);
+  if (rows.empty() || rows[0].empty()) return nullptr;
+  return rows[0].begin().value();
 }
 
 int64_t IntegrationTest::query_int(const std::string& sql) {

@@ -66,6 +66,30 @@ class RunningProducer {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// A consumer process (warren-consumer-test: the built-in handlers plus crash, stubborn, echo),
+// with its health port. The constructor waits until /readyz says it is consuming.
+class RunningConsumer {
+ public:
+  RunningConsumer(std::map<std::string, std::string> env, const std::string& log_name,
+                  bool wait_ready = true);
+  ~RunningConsumer();
+  RunningConsumer(const RunningConsumer&) = delete;
+  RunningConsumer& operator=(const RunningConsumer&) = delete;
+
+  std::unique_ptr<httplib::Client> health_client() const;
+  int health_port() const { return port_; }
+  // GET /readyz answered 200.
+  bool ready() const;
+  ChildProcess& process() { return *process_; }
+  const std::string& worker_id() const { return worker_id_; }
+  int stop() { return process_->stop(); }
+
+ private:
+  int port_;
+  std::string worker_id_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
 // Base fixture: a database, a prefix, the common environment, and helpers.
 class IntegrationTest : public ::testing::Test {
  protected:
@@ -75,6 +99,9 @@ class IntegrationTest : public ::testing::Test {
   // Environment for Warren processes of this test (database, broker, prefix, queues).
   std::map<std::string, std::string> warren_env() const;
   RunningProducer& start_producer(std::map<std::string, std::string> extra_env = {});
+  // Starts one more consumer (kept in consumers_, stopped with SIGTERM at TearDown).
+  RunningConsumer& start_consumer(std::map<std::string, std::string> extra_env = {},
+                                  bool wait_ready = true);
   std::unique_ptr<httplib::Client> api() const { return producer_->client(); }
 
   amqp::AmqpConnection broker() const;
@@ -82,9 +109,16 @@ class IntegrationTest : public ::testing::Test {
   std::optional<amqp::Delivery> take_message(const std::string& queue,
                                              std::chrono::milliseconds timeout);
   std::size_t queue_depth(const std::string& queue);
+  // Consumes (and acks) messages from <prefix>.dead-letters until `expected` arrived or the
+  // timeout passed. A consumer, not basic.get: the queue has a single active consumer, which
+  // quorum queues only serve through basic.consume.
+  std::vector<amqp::Delivery> take_dead_letters(std::size_t expected,
+                                                std::chrono::milliseconds timeout);
 
   // SQL against this test's database.
-  nlohmann::json query_json(const std::string& sql);
+  nlohmann::json query_json(const std::string& sql);  // every row, as [{"column": value}]
+  // The first column of the first row (null when there is no row).
+  nlohmann::json query_value(const std::string& sql);
   int64_t query_int(const std::string& sql);
   void execute(const std::string& sql);
 
@@ -95,6 +129,7 @@ class IntegrationTest : public ::testing::Test {
   std::string prefix_;
   std::vector<std::string> queues_{"default"};
   std::unique_ptr<RunningProducer> producer_;
+  std::vector<std::unique_ptr<RunningConsumer>> consumers_;
 };
 
 // POST a JSON body with the usual headers.

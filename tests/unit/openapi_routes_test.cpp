@@ -6,6 +6,7 @@
 
 #include "producer/health_api.h"
 #include "producer/jobs_api.h"
+#include "producer/workers_api.h"
 
 namespace warren {
 namespace {
@@ -22,6 +23,7 @@ TEST(OpenApi, DocumentAndRouteTableAgree) {
   OutboxRelay relay(config, metrics);
   JobsApi jobs(config, batcher, pool, metrics);
   jobs.add_routes(router);
+  add_worker_routes(router, pool);
   add_health_routes(router, pool, relay, registry);
 
   std::set<std::string> served;
