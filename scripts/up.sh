@@ -259,6 +259,9 @@ cat <<EOF
     curl -sS -X POST $API/v1/jobs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"type":"noop","payload":{}}'
   Read it back (JOB_ID = the "id" the line above printed):
     curl -sS $API/v1/jobs/JOB_ID -H "Authorization: Bearer $TOKEN"
+    curl -sS $API/v1/jobs/JOB_ID/attempts -H "Authorization: Bearer $TOKEN"
+  Consumers           $API/v1/workers; health/metrics of each: http://127.0.0.1:${CONSUMER_HEALTH_PORTS[0]}/readyz,
+                      http://127.0.0.1:${CONSUMER_HEALTH_PORTS[1]}/readyz (and /healthz, /metrics)
 
   RabbitMQ management $(printf '%s' "$WARREN_RABBITMQ_MANAGEMENT_URL" | sed 's#//guest:guest@#//#')   (guest / guest)
   Postgres            psql $WARREN_DATABASE_URL

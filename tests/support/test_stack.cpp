@@ -236,7 +236,11 @@ std::optional<amqp::Delivery> IntegrationTest::take_message(const std::string& q
   std::optional<amqp::Delivery> delivery;
   wait_until(
       [&] {
-        delivery = connection.basic_get(TopologyNames{prefix_}.work_queue(queue), true);
+        // The producer's relay declares the topology when it connects, which may be after the
+        // test's first look: a queue not there yet is "nothing yet", not an error.
+        const auto name = TopologyNames{prefix_}.work_queue(queue);
+        if (!connection.check_queue(name)) return false;
+        delivery = connection.basic_get(name, true);
         return delivery.has_value();
       },
       timeout, std::chrono::milliseconds(20));
