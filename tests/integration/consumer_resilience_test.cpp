@@ -107,6 +107,37 @@ TEST_F(ConsumerResilienceTest, SigtermMidLoadExitsZeroWithinTheGraceAndLosesNoth
             true);
 }
 
+// A handler still running when the grace period ends is stopped; its attempt is recorded
+// `lost` (worker_shutdown), its message requeued, and another consumer runs the job again.
+TEST_F(ConsumerResilienceTest, HandlerOutlastingTheGraceIsStoppedRecordedLostAndRunElsewhere) {
+  start_producer();
+  auto& leaving = start_consumer({{"WARREN_SHUTDOWN_GRACE_MS", "500"}});
+  const auto id = submit_job(*api(), {{"type", "sleep"}, {"payload", {{"ms", 2000}}}});
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return query_int("SELECT count(*) FROM jobs WHERE status = 'running' AND id = '" + id +
+                         "'") == 1;
+      },
+      10s));
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(leaving.stop(), 0) << leaving.process().log();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 3s);
+  // Recorded and requeued before the process left.
+  EXPECT_EQ(query_value("SELECT json_build_object('outcome', outcome, 'error', error->>'type') "
+                        "FROM job_attempts WHERE job_id = '" +
+                        id + "'"),
+            json::parse(R"({"outcome": "lost", "error": "worker_shutdown"})"));
+  EXPECT_EQ(query_value("SELECT to_json(status) FROM jobs WHERE id = '" + id + "'"), "queued");
+
+  start_consumer();
+  ASSERT_TRUE(wait_until([&] { return unfinished() == 0; }, 20s)) << outcome_summary();
+  EXPECT_EQ(query_value("SELECT json_agg(outcome ORDER BY attempt) FROM job_attempts WHERE "
+                        "job_id = '" +
+                        id + "'"),
+            json::parse(R"(["lost", "succeeded"])"));
+  expect_consistent_attempts();
+}
+
 // Broker or database restarted under a run of 2,000 jobs: consumers stay up, stop consuming,
 // reconnect, and every job ends succeeded with a consistent log.
 class ConsumerOutageTest : public ConsumerResilienceTest,
