@@ -260,6 +260,7 @@ OutcomeResult Batch::end_attempt(const OutcomeRequest& request) {
   if (decision.verdict == OutcomeVerdict::kRetryScheduled) {
     delay = retry_delay(request.job.backoff, request.attempt, request.requested_retry_delay);
     result.retry_delay = *delay;
+    result.next_attempt_at = settings_.now + *delay;
   }
   close_attempt(request.job.id, request.attempt, decision.attempt_outcome, error, delay);
   if (!error.is_null()) job.last_error = error;

@@ -130,7 +130,10 @@ struct OutcomeResult {
   std::uint64_t key = 0;
   OutcomeVerdict verdict = OutcomeVerdict::kStale;
   std::string attempt_outcome;  // as written: succeeded, failed, timed_out, ... ("" when stale)
-  std::chrono::milliseconds retry_delay{0};     // kRetryScheduled
+  std::chrono::milliseconds retry_delay{0};  // kRetryScheduled
+  // kRetryScheduled: when the retry is due (jobs.next_attempt_at). The publish aims at this
+  // time, not at "now + retry_delay", so the commit's latency is not added to the wait.
+  std::chrono::system_clock::time_point next_attempt_at;
   std::int64_t outbox_id = 0;                   // kRetryScheduled: delete after the confirm
   std::optional<DeadLetterRecord> dead_letter;  // kDeadLettered
 };

@@ -391,7 +391,11 @@ void Processor::publish_retry(InFlight& job, const OutcomeResult& result) {
   job.stage = Stage::kFollowUp;
   JobMessage next = job.job;
   next.attempt = job.attempt + 1;
-  const auto message = make_job_message(next, parts_.config.amqp_prefix, result.retry_delay);
+  const auto now = std::chrono::system_clock::now();
+  const auto wait =
+      std::max(std::chrono::milliseconds(0),
+               std::chrono::ceil<std::chrono::milliseconds>(result.next_attempt_at - now));
+  const auto message = make_job_message(next, parts_.config.amqp_prefix, wait, now);
   parts_.broker.publish(message, [this, key = job.key, outbox_id = result.outbox_id](
                                      bool ok, const std::string& why) {
     if (ok) {
