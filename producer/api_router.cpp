@@ -181,6 +181,10 @@ void ApiRouter::dispatch(const Route& route, const httplib::Request& request,
                          httplib::Response& response) {
   RequestContext context{request, response, response.get_header_value("X-Request-Id"), {}};
   try {
+    // httplib reads bodies up to kBodyReadSlack past the limit (producer_app.cpp), so a body
+    // slightly too large is refused here, on a connection that is still in a clean state.
+    if (request.body.size() > max_body_bytes_)
+      throw ProblemError(payload_too_large_problem(max_body_bytes_));
     if (route.scope) {
       context.caller = auth_.authenticate(request.get_header_value("Authorization"), *route.scope);
     }

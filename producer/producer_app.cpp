@@ -26,6 +26,7 @@ namespace warren {
 namespace {
 
 constexpr int kListenBacklog = 1024;
+constexpr std::size_t kBodyReadSlack = 64 * 1024;
 
 // At start the database may still be coming up (a pod starting beside it), and without
 // auto-migration the schema may still be on its way (a migration Job running): wait up to
@@ -117,7 +118,13 @@ int run_producer(const Config& config) {
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     listen_socket = sock;
   });
-  server.set_payload_max_length(config.max_body_bytes);
+  // The limit itself is checked by the router. httplib answers bodies beyond its own limit with
+  // 413 before reading them and then closes the socket with the body unread, which makes the
+  // kernel reset the connection: a client still sending may see the reset and never the 413.
+  // Reading up to kBodyReadSlack more lets a body a little too large (the common case: a
+  // payload that grew) be read whole and refused with a proper 413; only far larger ones get
+  // httplib's early answer.
+  server.set_payload_max_length(config.max_body_bytes + kBodyReadSlack);
   server.set_keep_alive_max_count(1000);
   server.set_keep_alive_timeout(5);
   server.set_read_timeout(10, 0);
