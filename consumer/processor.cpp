@@ -491,13 +491,17 @@ bool Processor::cancel_seen(const std::string& job_id) {
 
 void Processor::begin_shutdown() {
   shutting_down_ = true;
-  for (auto key : waiting_for_slot_) {
+  // A failing nack loses the connection, and on_broker_lost() then erases waiting deliveries
+  // from both containers: iterate a copy of the list, and erase each entry before its nack.
+  std::deque<std::uint64_t> waiting;
+  waiting.swap(waiting_for_slot_);
+  for (auto key : waiting) {
     auto found = in_flight_.find(key);
-    if (found == in_flight_.end()) continue;
-    parts_.broker.nack_requeue(found->second->ref);
+    if (found == in_flight_.end()) continue;  // erased by on_broker_lost()
+    const DeliveryRef ref = found->second->ref;
     in_flight_.erase(found);
+    parts_.broker.nack_requeue(ref);
   }
-  waiting_for_slot_.clear();
 }
 
 void Processor::interrupt_all() {
