@@ -36,28 +36,6 @@ constexpr auto kShutdownCheckInterval = std::chrono::milliseconds(50);
 constexpr auto kAfterGraceLimit = std::chrono::milliseconds(4000);
 constexpr auto kStuckThreadWait = std::chrono::milliseconds(500);
 
-// Consumers never migrate (a migration Job or the producer does): wait for the schema this
-// binary needs, up to WARREN_STARTUP_WAIT_MS, instead of crash-looping beside a migration.
-void wait_for_schema(const Config& config) {
-  const auto deadline = std::chrono::steady_clock::now() + config.startup_wait;
-  for (;;) {
-    std::string waiting_for;
-    try {
-      auto connection = db::connect(config.database_url);
-      const int version = db::schema_version(*connection);
-      if (version >= db::newest_known_version()) return;
-      waiting_for = "database schema is at version " + std::to_string(version) +
-                    ", this consumer needs " + std::to_string(db::newest_known_version()) +
-                    " (run `warrenctl migrate`, or start a producer with WARREN_AUTO_MIGRATE=1)";
-    } catch (const db::DatabaseUnavailable& error) {
-      waiting_for = error.what();
-    }
-    if (std::chrono::steady_clock::now() >= deadline) throw std::runtime_error(waiting_for);
-    log::warn("waiting before start", {{"reason", waiting_for}});
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-}
-
 db::WorkerInfo worker_info(const Config& config) {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
@@ -227,7 +205,9 @@ class ConsumerApp {
 int run_consumer(const Config& config, const HandlerRegistry& handlers) {
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    wait_for_schema(config);
+    // Consumers never migrate (a migration Job or the producer does).
+    db::wait_for_schema(config.database_url, config.startup_wait, false, "this consumer",
+                        "run `warrenctl migrate`, or start a producer with WARREN_AUTO_MIGRATE=1");
   } catch (const std::exception& error) {
     log::critical("cannot start", {{"error", error.what()}});
     return 1;

@@ -28,35 +28,6 @@ namespace {
 constexpr int kListenBacklog = 1024;
 constexpr std::size_t kBodyReadSlack = 64 * 1024;
 
-// At start the database may still be coming up (a pod starting beside it), and without
-// auto-migration the schema may still be on its way (a migration Job running): wait up to
-// WARREN_STARTUP_WAIT_MS rather than crash-looping, then give up with a clear reason.
-void prepare_schema(const Config& config) {
-  const auto deadline = std::chrono::steady_clock::now() + config.startup_wait;
-  while (true) {
-    std::string waiting_for;
-    try {
-      auto connection = db::connect(config.database_url);
-      if (config.auto_migrate) {
-        const auto report = db::migrate(*connection);
-        log::info("schema is current", {{"schema_version", report.schema_version},
-                                        {"applied_now", report.applied.size()}});
-        return;
-      }
-      const int version = db::schema_version(*connection);
-      if (version >= db::newest_known_version()) return;
-      waiting_for = "database schema is at version " + std::to_string(version) +
-                    ", this producer needs " + std::to_string(db::newest_known_version()) +
-                    " (WARREN_AUTO_MIGRATE=0: run `warrenctl migrate`)";
-    } catch (const db::DatabaseUnavailable& error) {
-      waiting_for = error.what();
-    }
-    if (std::chrono::steady_clock::now() >= deadline) throw std::runtime_error(waiting_for);
-    log::warn("waiting before start", {{"reason", waiting_for}});
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-}
-
 std::pair<std::string, int> split_addr(const std::string& addr) {
   auto colon = addr.rfind(':');
   return {addr.substr(0, colon), std::stoi(addr.substr(colon + 1))};
@@ -73,7 +44,8 @@ int run_producer(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  prepare_schema(config);
+  db::wait_for_schema(config.database_url, config.startup_wait, config.auto_migrate,
+                      "this producer", "WARREN_AUTO_MIGRATE=0: run `warrenctl migrate`");
   auto auth = ApiAuthenticator::from_file(config.api_tokens_file);
   if (auth.open()) {
     log::warn(

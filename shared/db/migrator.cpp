@@ -2,7 +2,9 @@
 #include "shared/db/migrator.h"
 
 #include <stdexcept>
+#include <thread>
 
+#include "shared/db/connection_pool.h"
 #include "shared/db/migrations.h"
 #include "shared/logging.h"
 
@@ -109,6 +111,32 @@ std::vector<MigrationStatus> migration_status(pqxx::connection& connection) {
     out.push_back(status);
   }
   return out;
+}
+
+void wait_for_schema(const std::string& url, std::chrono::milliseconds wait, bool auto_migrate,
+                     const std::string& who, const std::string& hint) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    std::string waiting_for;
+    try {
+      auto connection = connect(url);
+      if (auto_migrate) {
+        const auto report = migrate(*connection);
+        log::info("schema is current", {{"schema_version", report.schema_version},
+                                        {"applied_now", report.applied.size()}});
+        return;
+      }
+      const int version = schema_version(*connection);
+      if (version >= newest_known_version()) return;
+      waiting_for = "database schema is at version " + std::to_string(version) + ", " + who +
+                    " needs " + std::to_string(newest_known_version()) + " (" + hint + ")";
+    } catch (const DatabaseUnavailable& error) {
+      waiting_for = error.what();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) throw std::runtime_error(waiting_for);
+    log::warn("waiting before start", {{"reason", waiting_for}});
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
 }
 
 }  // namespace warren::db

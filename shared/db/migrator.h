@@ -3,6 +3,7 @@
 // with its row in warren_schema_migrations, so a crash leaves either all of it or none.
 #pragma once
 
+#include <chrono>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -30,5 +31,12 @@ std::vector<MigrationStatus> migration_status(pqxx::connection& connection);
 // The database's schema version (0 when never migrated) and the newest this binary knows.
 int schema_version(pqxx::connection& connection);
 int newest_known_version();
+
+// At start the database may still be coming up, and the schema may still be on its way (a
+// migration Job running): waits up to `wait` instead of crash-looping, applying migrations
+// itself when `auto_migrate`, then throws std::runtime_error naming what it waited for.
+// `who` and `hint` only shape that message ("this consumer needs 2 (run `warrenctl migrate`)").
+void wait_for_schema(const std::string& url, std::chrono::milliseconds wait, bool auto_migrate,
+                     const std::string& who, const std::string& hint);
 
 }  // namespace warren::db
