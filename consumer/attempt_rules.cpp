@@ -195,6 +195,21 @@ std::string clean_text(std::string_view text, std::size_t max_bytes) {
   return out;
 }
 
+void scrub_text(nlohmann::json& value) {
+  if (value.is_string()) {
+    value = clean_text(value.get_ref<const std::string&>(), std::string::npos);
+  } else if (value.is_array()) {
+    for (auto& element : value) scrub_text(element);
+  } else if (value.is_object()) {
+    nlohmann::json clean = nlohmann::json::object();
+    for (auto& [key, element] : value.items()) {
+      scrub_text(element);
+      clean[clean_text(key, std::string::npos)] = std::move(element);
+    }
+    value = std::move(clean);
+  }
+}
+
 std::chrono::milliseconds retry_delay(const Backoff& backoff, int attempt,
                                       std::optional<std::chrono::milliseconds> requested) {
   if (requested) return clamp_requested_delay(*requested);

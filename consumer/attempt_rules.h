@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
@@ -87,6 +88,10 @@ inline constexpr std::size_t kMaxErrorTextBytes = 4096;
 // Text that Postgres (text and jsonb) and AMQP headers accept: malformed UTF-8 becomes U+FFFD,
 // NUL bytes are dropped, and the result is cut to at most `max_bytes` on a character boundary.
 std::string clean_text(std::string_view text, std::size_t max_bytes = kMaxErrorTextBytes);
+
+// clean_text() on every string (keys included, not cut) of an outside JSON value (a handler's
+// result, delivery headers) before it goes into jsonb: one bad string must not fail a batch.
+void scrub_text(nlohmann::json& value);
 
 inline std::chrono::milliseconds clamp_requested_delay(std::chrono::milliseconds requested) {
   return std::chrono::milliseconds(

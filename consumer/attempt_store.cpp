@@ -40,23 +40,6 @@ struct JobState {
   std::optional<std::string> started_at, finished_at, next_attempt_at;
 };
 
-// Handlers' results and delivery headers are outside data: text in them must be storable in
-// jsonb (no NUL, valid UTF-8) or the whole batch would fail on every retry.
-void scrub(json& value) {
-  if (value.is_string()) {
-    value = clean_text(value.get_ref<const std::string&>(), std::string::npos);
-  } else if (value.is_array()) {
-    for (auto& element : value) scrub(element);
-  } else if (value.is_object()) {
-    json clean = json::object();
-    for (auto& [key, element] : value.items()) {
-      scrub(element);
-      clean[clean_text(key, std::string::npos)] = std::move(element);
-    }
-    value = std::move(clean);
-  }
-}
-
 std::string dump(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -270,7 +253,7 @@ OutcomeResult Batch::end_attempt(const OutcomeRequest& request) {
   switch (decision.verdict) {
     case OutcomeVerdict::kSucceeded:
       job.result = request.result;
-      scrub(job.result);
+      scrub_text(job.result);
       break;
     case OutcomeVerdict::kRetryScheduled: {
       const auto due = settings_.now + *delay;
@@ -385,7 +368,7 @@ DeadLetterRecord Batch::dead_letter(const JobMessage& message, const std::string
   record.failed_at = now_;
 
   json stored_headers = dead_letter_headers(headers, record);
-  scrub(stored_headers);
+  scrub_text(stored_headers);
   json row = json::object();
   row["id"] = record.id;
   row["message_key"] = message.id + "/" + std::to_string(attempts);

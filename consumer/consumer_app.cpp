@@ -16,6 +16,7 @@
 #include "consumer/broker_session.h"
 #include "consumer/cancel_listener.h"
 #include "consumer/consumer_metrics.h"
+#include "consumer/dead_letter_recorder.h"
 #include "consumer/event_loop.h"
 #include "consumer/health_server.h"
 #include "consumer/processor.h"
@@ -85,11 +86,15 @@ class ConsumerApp {
         sigint_(loop_, SIGINT, [this] { begin_shutdown("SIGINT"); }) {
     processor_ = std::make_unique<Processor>(Processor::Parts{
         loop_, mailbox_, config, handlers, pool_, broker_, recorder_, metrics_, stats_});
+    if (config.dead_letter_recorder) {
+      dead_letters_ = std::make_unique<DeadLetterRecorder>(config, metrics_);
+    }
   }
 
   // Returns true when every worker thread finished (none stuck).
   bool run() {
     recorder_.start();
+    if (dead_letters_) dead_letters_->start();
     cancels_.start();
     broker_.start();
     tick();
@@ -171,6 +176,7 @@ class ConsumerApp {
     grace_over_.stop();
     tick_.stop();
     broker_.shutdown();  // sends the last acks, then closes
+    if (dead_letters_) dead_letters_->stop();
     cancels_.stop();
     recorder_.stop(std::chrono::steady_clock::now() + std::chrono::seconds(3));
     log::info("consumer stopped", {{"processed", stats_.processed.load()},
@@ -189,6 +195,7 @@ class ConsumerApp {
   BrokerSession broker_;
   CancelListener cancels_;
   std::unique_ptr<Processor> processor_;
+  std::unique_ptr<DeadLetterRecorder> dead_letters_;  // null: WARREN_DEAD_LETTER_RECORDER=0
   Timer tick_;
   Timer shutdown_check_;
   Timer grace_over_;

@@ -52,6 +52,19 @@ ConsumerMetrics::ConsumerMetrics(metrics::MetricsRegistry& r)
                               {"kind"})),
       follow_up_publish_failures(r.register_counter(
           "warren_follow_up_publish_failures_total",
-          "Retry or dead-letter publishes the broker did not confirm", {"kind"})) {}
+          "Retry or dead-letter publishes the broker did not confirm", {"kind"})),
+      dead_letters_recorded(r.register_counter(
+          "warren_dead_letters_recorded_total",
+          "Messages of the dead-letter queue recorded in Postgres by this process, by reason",
+          {"reason"})),
+      dead_letter_duplicates(r.register_counter(
+          "warren_dead_letter_duplicates_total",
+          "Messages of the dead-letter queue already recorded (a consumer's own, a redelivery)")),
+      dead_letter_jobs_failed(r.register_counter(
+          "warren_dead_letter_jobs_failed_total",
+          "Jobs marked failed because the broker dead-lettered their message (delivery limit)")),
+      dead_letter_errors(r.register_counter(
+          "warren_dead_letter_recorder_errors_total",
+          "Dead-letter recorder failures, by kind (broker, database, refused)", {"kind"})) {}
 
 }  // namespace warren::consumer

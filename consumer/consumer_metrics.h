@@ -24,6 +24,11 @@ struct ConsumerMetrics {
   metrics::HistogramFamily& db_commit_seconds;         // (none)
   metrics::CounterFamily& acks;                        // kind: single, multiple, nack, reject
   metrics::CounterFamily& follow_up_publish_failures;  // kind: retry, dead_letter
+  // The dead-letter recorder (dead_letter_recorder.h).
+  metrics::CounterFamily& dead_letters_recorded;    // reason
+  metrics::CounterFamily& dead_letter_duplicates;   // (none): already in the table
+  metrics::CounterFamily& dead_letter_jobs_failed;  // (none): jobs failed by the broker's verdict
+  metrics::CounterFamily& dead_letter_errors;       // kind: broker, database, refused
 };
 
 }  // namespace warren::consumer

@@ -11,8 +11,11 @@
 #include <thread>
 
 #include "producer/api_router.h"
+#include "producer/bulk_operation_runner.h"
+#include "producer/dead_letters_api.h"
 #include "producer/health_api.h"
 #include "producer/jobs_api.h"
+#include "producer/operations_api.h"
 #include "producer/outbox_relay.h"
 #include "producer/retention_cleaner.h"
 #include "producer/submit_batcher.h"
@@ -65,10 +68,16 @@ int run_producer(const Config& config) {
   });
   relay.start();
   RetentionCleaner retention(config, metrics);
+  BulkOperationRunner bulk_operations(config, metrics, [&] { relay.notify(); });
+  bulk_operations.start();
 
   ApiRouter router(auth, metrics, config.max_body_bytes);
   JobsApi jobs(config, batcher, pool, metrics);
   jobs.add_routes(router);
+  DeadLettersApi dead_letters(config, pool, metrics,
+                              {[&] { relay.notify(); }, [&] { bulk_operations.notify(); }});
+  dead_letters.add_routes(router);
+  add_operation_routes(router, pool);
   add_worker_routes(router, pool);
   add_health_routes(router, pool, relay, registry);
 
@@ -133,6 +142,7 @@ int run_producer(const Config& config) {
   listen_returned = true;
   pthread_kill(signal_waiter.native_handle(), SIGTERM);  // ends a sigwait still waiting
   signal_waiter.join();
+  bulk_operations.stop();  // a chunk in progress commits or rolls back; the rest waits in Postgres
   relay.stop();
   log::info("producer stopped");
   return listened ? 0 : 1;

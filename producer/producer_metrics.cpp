@@ -16,7 +16,8 @@ ProducerMetrics::ProducerMetrics(metrics::MetricsRegistry& r)
       idempotent_replays(r.register_counter("warren_idempotent_replays_total",
                                             "Submissions answered with an existing job")),
       submit_batch_jobs(r.register_histogram("warren_submit_batch_jobs",
-                                             "Jobs written per group commit", metrics::batch_size_buckets())),
+                                             "Jobs written per group commit",
+                                             metrics::batch_size_buckets())),
       submit_commit_seconds(r.register_histogram("warren_submit_commit_seconds",
                                                  "Time a submission waited for its commit",
                                                  metrics::default_latency_buckets_seconds())),
@@ -26,8 +27,17 @@ ProducerMetrics::ProducerMetrics(metrics::MetricsRegistry& r)
                                                  "Outbox publishes that must be retried, by reason",
                                                  {"reason"})),
       outbox_batch_messages(r.register_histogram("warren_outbox_batch_messages",
-                                                 "Messages per confirm wait", metrics::batch_size_buckets())),
+                                                 "Messages per confirm wait",
+                                                 metrics::batch_size_buckets())),
       retention_deleted(r.register_counter("warren_retention_deleted_total",
-                                           "Rows removed by retention, by kind", {"kind"})) {}
+                                           "Rows removed by retention, by kind", {"kind"})),
+      dead_letter_actions(r.register_counter(
+          "warren_dead_letter_actions_total",
+          "Dead letters requeued or discarded, by action and whether one by one or in bulk",
+          {"action", "via"})),
+      bulk_item_failures(r.register_counter(
+          "warren_bulk_operation_item_failures_total",
+          "Items of bulk operations that could not be done (already handled, refused), by kind",
+          {"kind"})) {}
 
 }  // namespace warren

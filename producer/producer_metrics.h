@@ -19,7 +19,9 @@ struct ProducerMetrics {
   metrics::CounterFamily& outbox_published;         // (none)
   metrics::CounterFamily& outbox_publish_failures;  // reason: broker_down, returned, nacked
   metrics::HistogramFamily& outbox_batch_messages;
-  metrics::CounterFamily& retention_deleted;  // what
+  metrics::CounterFamily& retention_deleted;    // what
+  metrics::CounterFamily& dead_letter_actions;  // action (requeued, discarded), via (single, bulk)
+  metrics::CounterFamily& bulk_item_failures;   // kind (requeue, discard)
 };
 
 }  // namespace warren

@@ -31,7 +31,9 @@ int64_t delete_dead_letter_batch(pqxx::connection& connection, std::chrono::seco
   auto result = tx.exec_params(R"(
     DELETE FROM dead_letters WHERE id IN (
       SELECT id FROM dead_letters
-      WHERE state = 'discarded' AND discarded_at < now() - $1 * interval '1 second'
+      WHERE state IN ('requeued', 'discarded')
+        AND coalesce(discarded_at, requeued_at) < now() - $1 * interval '1 second'
+      ORDER BY coalesce(discarded_at, requeued_at)
       LIMIT $2
       FOR UPDATE SKIP LOCKED))",
                                static_cast<int64_t>(keep.count()), batch);
@@ -99,7 +101,7 @@ void RetentionCleaner::run() {
       metrics_.retention_deleted.with({"succeeded_jobs"}).inc(report.succeeded);
       metrics_.retention_deleted.with({"failed_jobs"}).inc(report.failed);
       metrics_.retention_deleted.with({"cancelled_jobs"}).inc(report.cancelled);
-      metrics_.retention_deleted.with({"discarded_dead_letters"}).inc(report.dead_letters);
+      metrics_.retention_deleted.with({"resolved_dead_letters"}).inc(report.dead_letters);
       metrics_.retention_deleted.with({"departed_workers"}).inc(report.workers);
       if (report.succeeded + report.failed + report.cancelled + report.dead_letters +
               report.workers >

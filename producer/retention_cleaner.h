@@ -1,7 +1,8 @@
-// Retention: deletes finished jobs (and, by cascade, their attempts) and discarded dead letters
-// older than WARREN_RETENTION_*, in batches of WARREN_RETENTION_BATCH rows per transaction so it
-// never holds long locks or builds huge WAL bursts. Runs in every producer replica; SKIP LOCKED
-// makes concurrent cleaners split the work instead of waiting on each other.
+// Retention: deletes finished jobs (and, by cascade, their attempts) and the dead letters an
+// operator resolved (requeued or discarded, with their audit rows) older than WARREN_RETENTION_*,
+// in batches of WARREN_RETENTION_BATCH rows per transaction so it never holds long locks or builds
+// huge WAL bursts. Runs in every producer replica; SKIP LOCKED makes concurrent cleaners split the
+// work instead of waiting on each other.
 //
 // Failed jobs are kept while a dead letter of theirs is still `dead` (an operator may replay it).
 // Rows of consumers that stopped or are gone leave the workers table a day after their last

@@ -201,7 +201,7 @@ std::vector<Setting> build_settings() {
       {"WARREN_RETENTION_CANCELLED", kProducerCtl, "7d", "keep cancelled jobs this long",
        [](Config& c, const std::string& v) { c.retention.cancelled = parse_retention(v); }},
       {"WARREN_RETENTION_DISCARDED", kProducerCtl, "30d",
-       "keep discarded dead letters (audit trail) this long",
+       "keep requeued and discarded dead letters (the audit trail) this long",
        [](Config& c, const std::string& v) {
          c.retention.discarded_dead_letters = parse_retention(v);
        }},
@@ -248,6 +248,11 @@ std::vector<Setting> build_settings() {
        [](Config& c, const std::string& v) {
          c.outbox_batch_size = static_cast<int>(parse_integer(v, 1, 10000));
        }},
+      {"WARREN_REPLAY_RATE", kProducer, "500",
+       "dead letters a bulk requeue puts back per second (whole deployment)",
+       [](Config& c, const std::string& v) {
+         c.replay_rate = static_cast<int>(parse_integer(v, 1, 100000));
+       }},
       {"WARREN_CONCURRENCY", kConsumer, "16", "handler threads",
        [](Config& c, const std::string& v) {
          c.concurrency = static_cast<int>(parse_integer(v, 1, 4096));
@@ -274,6 +279,9 @@ std::vector<Setting> build_settings() {
        [](Config& c, const std::string& v) {
          c.max_stuck_handlers = static_cast<int>(parse_integer(v, 0, 4096));
        }},
+      {"WARREN_DEAD_LETTER_RECORDER", kConsumer, "1",
+       "drain the dead-letter queue into Postgres (one replica at a time)",
+       [](Config& c, const std::string& v) { c.dead_letter_recorder = parse_bool(v); }},
   };
 }
 

@@ -72,6 +72,7 @@ struct Config {
   int submit_batch_max = 1000;
   std::chrono::milliseconds outbox_poll_interval{1000};
   int outbox_batch_size = 500;
+  int replay_rate = 500;  // dead letters a bulk requeue puts back per second, deployment-wide
 
   // Consumer.
   int concurrency = 16;
@@ -81,6 +82,7 @@ struct Config {
   std::chrono::milliseconds heartbeat{5000};
   std::string worker_id;
   int max_stuck_handlers = 4;
+  bool dead_letter_recorder = true;
 
   bool accepts_queue(const std::string& queue) const;
   bool accepts_type(const std::string& type) const;

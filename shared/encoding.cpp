@@ -65,4 +65,11 @@ std::string hex_encode(std::string_view bytes) {
   return out;
 }
 
+std::string sha256_hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
 }  // namespace warren

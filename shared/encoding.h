@@ -19,4 +19,7 @@ std::optional<std::string> base64url_decode(std::string_view text);
 
 std::string hex_encode(std::string_view bytes);
 
+// SHA-256 of the bytes, as lower-case hex (request fingerprints, dead-letter message keys).
+std::string sha256_hex(std::string_view bytes);
+
 }  // namespace warren

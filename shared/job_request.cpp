@@ -2,8 +2,6 @@
 // together so a client fixes everything in one round.
 #include "shared/job_request.h"
 
-#include <openssl/evp.h>
-
 #include <cmath>
 #include <regex>
 
@@ -169,13 +167,6 @@ void check_metadata(const json& value, Checker& check, JobRequest& job) {
       job.metadata[key] = v.get<std::string>();
     }
   }
-}
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  return hex_encode(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // json_to_recordset turns a thousand jobs into one multi-row INSERT without building SQL text.
 #include "shared/db/job_store.h"
 
+#include "shared/db/keyset_page.h"
+
 #include <map>
 #include <regex>
 #include <set>
@@ -237,16 +239,7 @@ JobFilter parse_job_filter(const std::vector<std::pair<std::string, std::string>
     } else if (name == "created_before") {
       filter.created_before = parse_time(name, value);
     } else if (name == "limit") {
-      int limit = 0;
-      try {
-        std::size_t used = 0;
-        limit = std::stoi(value, &used);
-        if (used != value.size()) limit = 0;
-      } catch (const std::exception&) {
-        limit = 0;
-      }
-      if (limit < 1 || limit > 500) errors.push_back({name, "must be an integer from 1 to 500"});
-      filter.limit = limit;
+      filter.limit = parse_page_limit(value, 500, errors);
     } else if (name == "cursor") {
       filter.cursor = value;
     } else {
@@ -301,40 +294,11 @@ json list_jobs(pqxx::transaction_base& tx, const JobFilter& filter) {
     args["created_before"] = format_rfc3339_ms(*filter.created_before);
     where += " AND j.created_at < ($1::jsonb->>'created_before')::timestamptz";
   }
-  if (filter.cursor) {
-    // Cursor = "<created_at in epoch microseconds>:<id>" of the last row of the previous page.
-    // Micros since 1970 of a created_at: 17 digits reach past the year 5000.
-    static const std::regex shape("^(-?[0-9]{1,17}):([0-9a-f-]{36})$");
-    auto decoded = base64url_decode(*filter.cursor);
-    std::smatch match;
-    if (!decoded || !std::regex_match(*decoded, match, shape) ||
-        !is_canonical_uuid(match[2].str())) {
-      throw ProblemError(
-          validation_problem("cursor is not one this server issued", {{"cursor", "is invalid"}}));
-    }
-    args["cursor_micros"] = match[1].str();
-    args["cursor_id"] = match[2].str();
-    where +=
-        " AND (j.created_at, j.id) < ('epoch'::timestamptz + "
-        "($1::jsonb->>'cursor_micros')::bigint * interval '1 microsecond', "
-        "($1::jsonb->>'cursor_id')::uuid)";
-  }
+  if (filter.cursor) add_cursor_condition(*filter.cursor, "j.created_at", "j.id", where, args);
   const std::string sql = std::string("SELECT ") + kJobJson +
-                          ", (extract(epoch FROM j.created_at) * 1000000)::bigint, j.id::text "
-                          "FROM jobs j WHERE " +
-                          where + " ORDER BY j.created_at DESC, j.id DESC LIMIT " +
-                          std::to_string(filter.limit + 1);
-  auto rows = tx.exec_params(sql, args.dump());
-
-  json out = {{"jobs", json::array()}, {"next_cursor", nullptr}};
-  const auto page = std::min<std::size_t>(rows.size(), static_cast<std::size_t>(filter.limit));
-  for (std::size_t i = 0; i < page; ++i) out["jobs"].push_back(json::parse(rows[i][0].c_str()));
-  if (rows.size() > page) {
-    const auto& last = rows[page - 1];
-    out["next_cursor"] =
-        base64url_encode(last[1].as<std::string>() + ":" + last[2].as<std::string>());
-  }
-  return out;
+                          cursor_columns("j.created_at", "j.id") + " FROM jobs j WHERE " + where +
+                          page_order("j.created_at", "j.id", filter.limit);
+  return page_from(tx.exec_params(sql, args.dump()), filter.limit, "jobs");
 }
 
 CancelOutcome cancel_job(pqxx::work& tx, const std::string& id) {

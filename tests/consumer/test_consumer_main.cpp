@@ -4,6 +4,8 @@
 //   crash       {}            aborts the process mid-attempt (delivery limit, lost attempts)
 //   stubborn    {"ms": N}     sleeps N ms ignoring its stop token (stuck-handler accounting)
 //   echo        {...}         succeeds with its payload as the result
+//   downstream  {"status": N} a call to a service that answered N: an error of type http_N
+//                             when N >= 400, else success (dead-letter groups, edit and requeue)
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -32,6 +34,13 @@ HandlerResult echo(JobContext& job) {
   return HandlerResult::success(job.payload);
 }
 
+HandlerResult downstream(JobContext& job) {
+  const int status = job.payload.value("status", 200);
+  if (status < 400) return HandlerResult::success({{"status", status}});
+  return HandlerResult::retry("http_" + std::to_string(status),
+                              "the service answered " + std::to_string(status));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,5 +51,6 @@ int main(int argc, char** argv) {
   handlers.add("crash", crash);
   handlers.add("stubborn", stubborn);
   handlers.add("echo", echo);
+  handlers.add("downstream", downstream);
   return warren::consumer::run_consumer(loaded.config, handlers);
 }

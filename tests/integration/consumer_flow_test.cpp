@@ -22,6 +22,9 @@ const json kFastBackoff = {{"initial_ms", 1000}, {"factor", 1}, {"max_ms", 1000}
 
 class ConsumerFlowTest : public IntegrationTest {
  protected:
+  // These tests check the dead-letter messages the consumer publishes, on the queue itself.
+  ConsumerFlowTest() { dead_letter_recorder_ = false; }
+
   bool all_terminal(std::chrono::milliseconds timeout) {
     return wait_until(
         [&] {

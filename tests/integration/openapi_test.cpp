@@ -111,6 +111,64 @@ TEST_F(OpenApiConformance, AnswersMatchTheDocumentedSchemas) {
   ASSERT_EQ(workers->status, 200);
   EXPECT_EQ(json::parse(workers->body)["workers"].size(), 3u);
   expect_conforms(workers, "/v1/workers", "get");
+
+  // Dead letters and bulk operations: a job that fails permanently leaves one dead letter.
+  start_consumer();
+  const std::string failing =
+      json::parse(post_json(*c, "/v1/jobs", {{"type", "fail"}, {"payload", {{"permanent", true}}}})
+                      ->body)["id"];
+  ASSERT_TRUE(wait_until([&] { return query_int("SELECT count(*) FROM dead_letters") == 1; },
+                         std::chrono::seconds(30)));
+  auto letters = c->Get("/v1/dead-letters");
+  ASSERT_EQ(letters->status, 200) << letters->body;
+  const json letter = json::parse(letters->body)["dead_letters"].at(0);
+  EXPECT_EQ(letter["job_id"], failing);
+  const std::string dead = letter["id"];
+  expect_conforms(letters, "/v1/dead-letters", "get");
+  expect_conforms(c->Get("/v1/dead-letters?state=all&limit=1"), "/v1/dead-letters", "get");
+  expect_conforms(c->Get("/v1/dead-letters?reason=tired"), "/v1/dead-letters", "get");  // 400
+  auto summary = c->Get("/v1/dead-letters/summary");
+  ASSERT_EQ(summary->status, 200) << summary->body;
+  EXPECT_EQ(json::parse(summary->body)["groups"].size(), 1u);
+  expect_conforms(summary, "/v1/dead-letters/summary", "get");
+  auto one = c->Get(("/v1/dead-letters/" + dead).c_str());
+  ASSERT_EQ(one->status, 200) << one->body;
+  EXPECT_EQ(json::parse(one->body)["attempts_log"].size(), 1u);
+  expect_conforms(one, "/v1/dead-letters/{id}", "get");
+  expect_conforms(c->Get("/v1/dead-letters/0193a1b2-0000-7000-8000-000000000001"),
+                  "/v1/dead-letters/{id}", "get");  // 404
+  auto discarded = post_json(*c, "/v1/dead-letters/" + dead + "/discard",
+                             {{"reason", "checked against the document"}});
+  ASSERT_EQ(discarded->status, 200) << discarded->body;
+  EXPECT_EQ(json::parse(discarded->body)["audit"].size(), 1u);
+  expect_conforms(discarded, "/v1/dead-letters/{id}/discard", "post");
+  expect_conforms(post_json(*c, "/v1/dead-letters/" + dead + "/discard", json::object()),
+                  "/v1/dead-letters/{id}/discard", "post");  // 409
+  expect_conforms(post_json(*c, "/v1/dead-letters/" + dead + "/requeue", json::object()),
+                  "/v1/dead-letters/{id}/requeue", "post");  // 409
+
+  auto bulk = post_json(*c, "/v1/dead-letters/discard", {{"ids", json::array({dead})}});
+  ASSERT_EQ(bulk->status, 202) << bulk->body;
+  const json accepted_bulk = json::parse(bulk->body);
+  EXPECT_EQ(accepted_bulk["matched"], 0);
+  EXPECT_EQ(accepted_bulk["not_matched"], json::array({dead}));
+  const std::string operation = accepted_bulk["operation_id"];
+  EXPECT_EQ(bulk->get_header_value("Location"), "/v1/operations/" + operation);
+  expect_conforms(bulk, "/v1/dead-letters/discard", "post");
+  expect_conforms(post_json(*c, "/v1/dead-letters/requeue", {{"type", "fail"}, {"limit", 10}}),
+                  "/v1/dead-letters/requeue", "post");  // 202, no dead letter left
+  expect_conforms(post_json(*c, "/v1/dead-letters/requeue", {{"state", "all"}}),
+                  "/v1/dead-letters/requeue", "post");  // 400
+  auto status = c->Get(("/v1/operations/" + operation).c_str());
+  ASSERT_EQ(status->status, 200) << status->body;
+  EXPECT_EQ(json::parse(status->body)["state"], "done");
+  expect_conforms(status, "/v1/operations/{id}", "get");
+  expect_conforms(c->Get("/v1/operations/0193a1b2-0000-7000-8000-000000000001"),
+                  "/v1/operations/{id}", "get");  // 404
+  auto operations = c->Get("/v1/operations");
+  ASSERT_EQ(operations->status, 200) << operations->body;
+  EXPECT_EQ(json::parse(operations->body)["operations"].size(), 2u);
+  expect_conforms(operations, "/v1/operations", "get");
 }
 
 // The checker itself must fail on what the conformance tests rely on it to catch.

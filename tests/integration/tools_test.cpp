@@ -173,6 +173,16 @@ TEST_F(Tools, RetentionDeletesExpiredFinishedJobsInBatchesAndKeepsTheRest) {
   execute(R"(INSERT INTO dead_letters (id, message_key, job_id, reason, dead_lettered_at)
                SELECT gen_random_uuid(), id::text, id, 'max_attempts', now()
                FROM (SELECT id FROM jobs WHERE status = 'failed' ORDER BY id LIMIT 10) f)");
+  // Dead letters an operator resolved: 3 discarded and 2 requeued long ago go; one discarded
+  // today and one never resolved stay, however old.
+  execute(R"(INSERT INTO dead_letters (id, message_key, reason, dead_lettered_at, state,
+                                       discarded_at, requeued_at)
+             SELECT gen_random_uuid(), 'resolved-' || n, 'poison', now() - interval '50 days',
+                    CASE WHEN n <= 3 OR n = 6 THEN 'discarded' WHEN n <= 5 THEN 'requeued'
+                         ELSE 'dead' END,
+                    CASE WHEN n <= 3 THEN now() - interval '40 days' WHEN n = 6 THEN now() END,
+                    CASE WHEN n IN (4, 5) THEN now() - interval '40 days' END
+             FROM generate_series(1, 7) n)");
 
   RetentionSettings settings;
   settings.batch_size = 7;  // many small batches
@@ -180,6 +190,8 @@ TEST_F(Tools, RetentionDeletesExpiredFinishedJobsInBatchesAndKeepsTheRest) {
   const auto report = run_retention(connection, settings);
   EXPECT_EQ(report.succeeded, 100);
   EXPECT_EQ(report.failed, 30);
+  EXPECT_EQ(report.dead_letters, 5);
+  EXPECT_EQ(query_int("SELECT count(*) FROM dead_letters WHERE message_key LIKE 'resolved-%'"), 2);
   EXPECT_EQ(query_int("SELECT count(*) FROM jobs WHERE status = 'succeeded'"), 50);
   EXPECT_EQ(query_int("SELECT count(*) FROM jobs WHERE status = 'failed'"), 10);
   EXPECT_EQ(query_int("SELECT count(*) FROM jobs WHERE status = 'queued'"), 60);

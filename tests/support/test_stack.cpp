@@ -228,6 +228,7 @@ RunningConsumer& IntegrationTest::start_consumer(std::map<std::string, std::stri
   env["WARREN_CONCURRENCY"] = "8";
   env["WARREN_HEARTBEAT_MS"] = "1000";
   env["WARREN_SHUTDOWN_GRACE_MS"] = "10000";
+  env["WARREN_DEAD_LETTER_RECORDER"] = dead_letter_recorder_ ? "1" : "0";
   for (auto& [k, v] : extra_env) env[k] = v;
   const std::string name =
       "consumer-" + current_test_name() + "-" + std::to_string(consumers_.size() + 1);
@@ -271,6 +272,7 @@ nlohmann::json IntegrationTest::query_json(const std::string& sql) {
 
 std::vector<amqp::Delivery> IntegrationTest::take_dead_letters(std::size_t expected,
                                                                std::chrono::milliseconds timeout) {
+  EXPECT_FALSE(dead_letter_recorder_) << "a consumer's dead-letter recorder is draining the queue";
   auto connection = broker();
   connection.basic_consume(TopologyNames{prefix_}.dead_letters_queue());
   std::vector<amqp::Delivery> messages;

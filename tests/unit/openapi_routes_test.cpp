@@ -4,8 +4,10 @@
 
 #include <set>
 
+#include "producer/dead_letters_api.h"
 #include "producer/health_api.h"
 #include "producer/jobs_api.h"
+#include "producer/operations_api.h"
 #include "producer/workers_api.h"
 
 namespace warren {
@@ -23,6 +25,9 @@ TEST(OpenApi, DocumentAndRouteTableAgree) {
   OutboxRelay relay(config, metrics);
   JobsApi jobs(config, batcher, pool, metrics);
   jobs.add_routes(router);
+  DeadLettersApi dead_letters(config, pool, metrics, {[] {}, [] {}});
+  dead_letters.add_routes(router);
+  add_operation_routes(router, pool);
   add_worker_routes(router, pool);
   add_health_routes(router, pool, relay, registry);
 

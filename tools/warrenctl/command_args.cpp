@@ -1,6 +1,11 @@
 // See command_args.h.
 #include "tools/warrenctl/command_args.h"
 
+#include <fstream>
+#include <sstream>
+
+#include "shared/strict_json.h"
+
 namespace warren::ctl {
 
 CommandArgs CommandArgs::parse(const std::vector<std::string>& words,
@@ -52,6 +57,21 @@ int CommandArgs::get_int(const std::string& name, int fallback, int min, int max
   }
   throw UsageError("--" + name + " must be an integer from " + std::to_string(min) + " to " +
                    std::to_string(max));
+}
+
+std::string read_inline_or_file(const std::string& value) {
+  if (value.empty() || value[0] != '@') return value;
+  std::ifstream file(value.substr(1));
+  if (!file) throw UsageError("cannot read file " + value.substr(1));
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+nlohmann::json parse_or_usage(const std::string& text, const std::string& what) {
+  auto parsed = parse_strict_json(text);
+  if (!parsed.value) throw UsageError(what + ": " + parsed.error);
+  return *parsed.value;
 }
 
 }  // namespace warren::ctl

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -29,5 +30,11 @@ struct CommandArgs {
   std::optional<std::string> get(const std::string& name) const;
   int get_int(const std::string& name, int fallback, int min, int max) const;
 };
+
+// A value given inline or, as "@path", read from a file (--payload '{"a":1}' or @payload.json).
+std::string read_inline_or_file(const std::string& value);
+
+// Strict JSON (as the API parses it), or UsageError naming the option.
+nlohmann::json parse_or_usage(const std::string& text, const std::string& what);
 
 }  // namespace warren::ctl

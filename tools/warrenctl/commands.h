@@ -11,5 +11,6 @@ int run_migrate(const Config& config, const std::vector<std::string>& words);
 int run_topology(const Config& config, const std::vector<std::string>& words);
 int run_submit(const Config& config, const std::vector<std::string>& words);
 int run_jobs(const Config& config, const std::vector<std::string>& words);
+int run_dlq(const Config& config, const std::vector<std::string>& words);
 
 }  // namespace warren::ctl

@@ -19,6 +19,16 @@ constexpr const char* kUsage = R"(Usage: warrenctl VERB [ARGS] [--name=value ...
   jobs get ID | attempts ID | cancel ID
   jobs list [--status S] [--type T] [--queue Q] [--metadata K=V] [--created-after T]
             [--created-before T] [--limit N] [--cursor C]
+  dlq summary                        dead letters grouped by type, queue, reason and error
+  dlq list [FILTERS] [--limit N] [--cursor C]
+  dlq show ID                        one dead letter, its job's attempts and its audit trail
+  dlq requeue ID [--payload JSON|@FILE] [--max-attempts N] [--comment WHY]
+  dlq requeue (ID ID... | FILTERS) [--limit N] [--max-attempts N] [--comment WHY] [--no-wait]
+  dlq discard (ID... | FILTERS) [--limit N] [--comment WHY] [--no-wait]
+  dlq operation [ID [--wait]]        bulk operations: recent ones, or one (followed with --wait)
+      FILTERS: --type T --queue Q --reason R --error-type E --q TEXT --since T --until T
+               --state dead|requeued|discarded|all; changes are audited as --as NAME
+               (default warrenctl:$USER)
 
 Reading commands take --output json|table (table on a terminal, json when piped).
 Configuration comes from WARREN_* environment variables; `warrenctl --help` lists them.
@@ -50,6 +60,7 @@ int main(int argc, char** argv) {
     if (verb == "topology") return ctl::run_topology(loaded.config, words);
     if (verb == "submit") return ctl::run_submit(loaded.config, words);
     if (verb == "jobs") return ctl::run_jobs(loaded.config, words);
+    if (verb == "dlq") return ctl::run_dlq(loaded.config, words);
     throw ctl::UsageError("unknown verb '" + verb + "'");
   } catch (const ctl::UsageError& error) {
     std::cerr << "warrenctl: " << error.what() << "\n\n" << kUsage;

@@ -71,4 +71,43 @@ void print_record(const nlohmann::json& record) {
   }
 }
 
+ProgressBar::ProgressBar(std::string label, int total)
+    : label_(std::move(label)),
+      total_(std::max(total, 0)),
+      enabled_(isatty(STDERR_FILENO) != 0),
+      started_(std::chrono::steady_clock::now()) {}
+
+ProgressBar::~ProgressBar() {
+  if (drawn_) std::cerr << "\n";
+}
+
+void ProgressBar::update(int done, int failed) {
+  if (!enabled_) return;
+  constexpr int kWidth = 30;
+  const int finished = done + failed;
+  const double fraction = total_ == 0 ? 1.0 : std::min(1.0, double(finished) / total_);
+  const int filled = static_cast<int>(fraction * kWidth);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  const double rate = seconds > 0.5 ? finished / seconds : 0.0;
+  std::string eta = "";
+  if (rate > 0 && finished < total_) {
+    eta = "  " + std::to_string(static_cast<int>((total_ - finished) / rate + 0.5)) + "s left";
+  }
+  std::cerr << "\r" << label_ << " [" << std::string(filled, '#')
+            << std::string(kWidth - filled, '.') << "] " << finished << "/" << total_ << "  "
+            << static_cast<int>(fraction * 100) << "%  " << static_cast<int>(rate) << "/s"
+            << (failed > 0 ? "  " + std::to_string(failed) + " failed" : "") << eta << "\x1b[K"
+            << std::flush;  // erase what a longer previous line left
+  drawn_ = true;
+}
+
+std::string shorten(const std::string& text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  std::size_t cut = max_bytes;
+  // Back off to the start of a UTF-8 sequence (continuation bytes are 10xxxxxx).
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + "\u2026";
+}
+
 }  // namespace warren::ctl

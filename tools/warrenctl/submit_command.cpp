@@ -15,21 +15,6 @@ namespace {
 
 constexpr std::size_t kJobsPerCommit = 1000;
 
-std::string read_payload(const std::string& value) {
-  if (value.empty() || value[0] != '@') return value;
-  std::ifstream file(value.substr(1));
-  if (!file) throw UsageError("cannot read payload file " + value.substr(1));
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-nlohmann::json parse_or_usage(const std::string& text, const std::string& what) {
-  auto parsed = parse_strict_json(text);
-  if (!parsed.value) throw UsageError(what + ": " + parsed.error);
-  return *parsed.value;
-}
-
 // Validates every job before writing any: a file with one bad line submits nothing.
 std::vector<db::NewJob> validate_all(const std::vector<nlohmann::json>& bodies,
                                      const std::vector<std::string>& where, const Config& config) {
@@ -106,7 +91,8 @@ int run_submit(const Config& config, const std::vector<std::string>& words) {
     if (args.positional.size() != 1) throw UsageError("submit TYPE [--payload JSON|@file] ...");
     nlohmann::json body = {
         {"type", args.positional[0]},
-        {"payload", parse_or_usage(read_payload(args.get("payload").value_or("{}")), "--payload")}};
+        {"payload",
+         parse_or_usage(read_inline_or_file(args.get("payload").value_or("{}")), "--payload")}};
     if (auto queue = args.get("queue")) body["queue"] = *queue;
     if (args.has("max-attempts")) body["max_attempts"] = args.get_int("max-attempts", 0, 1, 100);
     if (args.has("delay-ms")) body["delay_ms"] = args.get_int("delay-ms", 0, 0, 2147483647);
