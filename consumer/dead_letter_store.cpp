@@ -61,11 +61,14 @@ void separate_identical_messages(pqxx::work& tx, std::vector<DeadLetterRow>& row
   }
 }
 
+// Only for rows this batch inserted: a redelivery of a dead letter recorded earlier must not fail
+// the job again (an operator may have requeued it in between).
 int fail_abandoned_jobs(pqxx::work& tx, const std::vector<DeadLetterRow>& rows,
-                        const std::string& now) {
+                        const std::vector<bool>& recorded, const std::string& now) {
   json failing = json::array();
-  for (const auto& row : rows) {
-    if (!row.fails_job || row.job_id.empty()) continue;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    if (!recorded[i] || !row.fails_job || row.job_id.empty()) continue;
     failing.push_back({{"job_id", row.job_id},
                        {"error", {{"type", row.error_type}, {"message", row.error_message}}}});
   }
@@ -105,7 +108,6 @@ DeadLetterWrite write_dead_letters(pqxx::work& tx, std::vector<DeadLetterRow>& r
   DeadLetterWrite result;
   if (rows.empty()) return result;
   separate_identical_messages(tx, rows);
-  result.jobs_failed = fail_abandoned_jobs(tx, rows, now);
 
   json all = json::array();
   for (const auto& row : rows) all.push_back(row_json(row));
@@ -129,6 +131,7 @@ DeadLetterWrite write_dead_letters(pqxx::work& tx, std::vector<DeadLetterRow>& r
   std::set<std::string> new_ids;
   for (const auto& row : inserted) new_ids.insert(row[0].as<std::string>());
   for (const auto& row : rows) result.recorded.push_back(new_ids.count(row.id) > 0);
+  result.jobs_failed = fail_abandoned_jobs(tx, rows, result.recorded, now);
   return result;
 }
 

@@ -3,10 +3,11 @@
 //
 // Everything is idempotent, because the recorder acks only after the commit and a crash in
 // between delivers the batch again: rows are inserted ON CONFLICT DO NOTHING on their message
-// key (and id), and a job is failed only while it is still waiting or running.
+// key (and id), and a job is failed only by the insert of its dead letter, and only while it is
+// still waiting or running.
 //
-// Locking: the jobs to fail are locked in id order first, as the consumer's attempt store locks
-// them, so a recorder batch and a consumer batch touching the same jobs cannot deadlock.
+// Locking: the jobs to fail are locked in id order, as the consumer's attempt store locks them,
+// so a recorder batch and a consumer batch touching the same jobs cannot deadlock.
 #pragma once
 
 #include <pqxx/pqxx>

@@ -131,6 +131,18 @@ TEST_F(DeadLetterStore, DeliveryLimitFailsTheJobAndClosesItsOpenAttemptAsLost) {
   EXPECT_EQ(query_int("SELECT count(*) FROM dead_letters"), 1);
 }
 
+TEST_F(DeadLetterStore, RedeliveryAfterARequeueDoesNotFailTheJobAgain) {
+  // Recorded (job failed), the recorder died before its ack, an operator requeued the job, and
+  // then the message came back to another recorder.
+  const auto id = add_abandoned_job();
+  ASSERT_EQ(write({delivery_limit_row(id)}).jobs_failed, 1);
+  execute("UPDATE jobs SET status = 'queued', finished_at = NULL WHERE id = '" + id + "'");
+  auto row = delivery_limit_row(id);
+  row.redelivered = true;
+  EXPECT_EQ(write({row}).jobs_failed, 0);
+  EXPECT_EQ(query_value("SELECT to_json(status) FROM jobs WHERE id = '" + id + "'"), "queued");
+}
+
 TEST_F(DeadLetterStore, StaleCopyDoesNotFailAJobThatMovedOn) {
   const auto id = add_abandoned_job();
   execute("UPDATE jobs SET status = 'retrying' WHERE id = '" + id + "'");
