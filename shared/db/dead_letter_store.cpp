@@ -69,27 +69,30 @@ std::string where_clause(const DeadLetterFilter& filter, json& args) {
   return where;
 }
 
-void add_audit(pqxx::transaction_base& tx, const std::string& id, const std::string& action,
-               const DeadLetterAction& who, const json& details) {
+// The dead letter's new state (`action`: requeued or discarded, the state and the audit word
+// alike) with who and when, and its audit row, in one statement.
+void record_action(pqxx::transaction_base& tx, const std::string& id, const std::string& action,
+                   const DeadLetterAction& who, const std::optional<std::string>& requeued_job_id,
+                   const json& details) {
   tx.exec_params(R"(
+    WITH letter AS (
+      UPDATE dead_letters SET
+        state = $2,
+        requeued_at = CASE WHEN $2 = 'requeued' THEN now() END,
+        requeued_by = CASE WHEN $2 = 'requeued' THEN $3 END,
+        requeued_job_id = $4::uuid,
+        discarded_at = CASE WHEN $2 = 'discarded' THEN now() END,
+        discarded_by = CASE WHEN $2 = 'discarded' THEN $3 END
+      WHERE id = $1
+      RETURNING id)
     INSERT INTO dead_letter_audit (dead_letter_id, action, actor, reason, operation_id, details)
-    VALUES ($1, $2, $3, nullif($4, ''), $5, $6::jsonb))",
-                 id, action, who.actor, who.reason, who.operation_id, details.dump());
+    SELECT id, $2, $3, nullif($5, ''), $6, $7::jsonb FROM letter)",
+                 id, action, who.actor, requeued_job_id, who.reason, who.operation_id,
+                 details.dump());
 }
 
 ActionOutcome conflict(std::string detail) {
   return {ActionResult::kConflict, std::move(detail), "", 0};
-}
-
-// The budget a requeue gives when the operator names none: what the job had last time.
-int previous_budget(pqxx::transaction_base& tx, const std::string& job_id, int max_attempts) {
-  auto rows = tx.exec_params(R"(
-    SELECT (a.details->>'budget')::int
-    FROM dead_letter_audit a JOIN dead_letters d ON d.id = a.dead_letter_id
-    WHERE d.job_id = $1 AND a.action = 'requeued' AND a.details ? 'budget'
-    ORDER BY a.id DESC LIMIT 1)",
-                             job_id);
-  return rows.empty() ? max_attempts : rows[0][0].as<int>();
 }
 
 struct Requeued {
@@ -99,21 +102,25 @@ struct Requeued {
   bool new_job = false;
 };
 
+// `previous_budget`: what the last requeue gave the job (null when it never was requeued).
 Requeued requeue_failed_job(pqxx::transaction_base& tx, const std::string& job_id, int attempts,
-                            int max_attempts, const RequeueOptions& options) {
-  const int budget = options.max_attempts.value_or(previous_budget(tx, job_id, max_attempts));
+                            int max_attempts, const pqxx::field& previous_budget,
+                            const RequeueOptions& options) {
+  const int budget = options.max_attempts.value_or(
+      previous_budget.is_null() ? max_attempts : previous_budget.as<int>());
   // The attempt numbering continues, so "a fresh budget" is a higher ceiling:
-  // attempts so far + budget.
+  // attempts so far + budget. The outbox row makes the relay publish it.
   tx.exec_params(
       R"(
-    UPDATE jobs SET status = 'queued', max_attempts = attempts + $2,
-                    payload = coalesce($3::jsonb, payload), result = NULL, finished_at = NULL,
-                    next_attempt_at = NULL, cancel_requested = false, updated_at = now()
-    WHERE id = $1)",
+    WITH job AS (
+      UPDATE jobs SET status = 'queued', max_attempts = attempts + $2,
+                      payload = coalesce($3::jsonb, payload), result = NULL, finished_at = NULL,
+                      next_attempt_at = NULL, cancel_requested = false, updated_at = now()
+      WHERE id = $1
+      RETURNING id)
+    INSERT INTO outbox (job_id, available_at, kind) SELECT id, now(), 'job' FROM job)",
       job_id, budget,
       options.payload ? std::optional<std::string>(options.payload->dump()) : std::nullopt);
-  tx.exec_params("INSERT INTO outbox (job_id, available_at, kind) VALUES ($1, now(), 'job')",
-                 job_id);
   return {job_id, attempts + 1, budget, false};
 }
 
@@ -281,30 +288,34 @@ ActionOutcome requeue_dead_letter(pqxx::transaction_base& tx, const Config& conf
                                   const std::string& id, const DeadLetterAction& action,
                                   const RequeueOptions& options) {
   if (!is_canonical_uuid(id)) return {ActionResult::kNotFound, "", "", 0};
-  auto letters = tx.exec_params(R"(
-    SELECT d.state, d.job_id::text, d.raw_body IS NOT NULL, d.raw_body, j.status
-    FROM dead_letters d LEFT JOIN jobs j ON j.id = d.job_id
-    WHERE d.id = $1
-    FOR UPDATE OF d)",
-                                id);
-  if (letters.empty()) return {ActionResult::kNotFound, "", "", 0};
-  const auto& letter = letters[0];
+  // One round trip: the dead letter locked, then its job (every writer of both locks them in
+  // this order), and the budget the job's last requeue gave it.
+  auto rows = tx.exec_params(R"(
+    WITH letter AS (SELECT id, state, job_id, raw_body FROM dead_letters WHERE id = $1 FOR UPDATE),
+         job AS (SELECT id, status, attempts, max_attempts FROM jobs
+                 WHERE id = (SELECT job_id FROM letter) FOR UPDATE)
+    SELECT l.state, l.job_id::text, l.raw_body IS NOT NULL, l.raw_body,
+           j.status, j.attempts, j.max_attempts,
+           (SELECT (a.details->>'budget')::int
+            FROM dead_letter_audit a JOIN dead_letters d ON d.id = a.dead_letter_id
+            WHERE d.job_id = l.job_id AND a.action = 'requeued' AND a.details ? 'budget'
+            ORDER BY a.id DESC LIMIT 1)
+    FROM letter l LEFT JOIN job j ON true)",
+                             id);
+  if (rows.empty()) return {ActionResult::kNotFound, "", "", 0};
+  const auto& letter = rows[0];
   const std::string state = letter[0].as<std::string>();
   if (state != "dead") return conflict("the dead letter is already " + state);
 
   std::optional<Requeued> requeued;
   if (!letter[4].is_null()) {
     const std::string job_id = letter[1].as<std::string>();
-    // Locked after the dead letter, like every writer of both; status re-read under the lock.
-    auto job = tx.exec_params(
-        "SELECT status, attempts, max_attempts FROM jobs WHERE id = $1 "
-        "FOR UPDATE",
-        job_id);
-    const std::string status = job[0][0].as<std::string>();
+    const std::string status = letter[4].as<std::string>();
     if (status != "failed") {
       return conflict("its job " + job_id + " is " + status + ": only a failed job is requeued");
     }
-    requeued = requeue_failed_job(tx, job_id, job[0][1].as<int>(), job[0][2].as<int>(), options);
+    requeued = requeue_failed_job(tx, job_id, letter[5].as<int>(), letter[6].as<int>(), letter[7],
+                                  options);
   } else if (letter[2].as<bool>()) {
     const pqxx::binarystring body(letter[3]);
     std::string why;
@@ -314,18 +325,13 @@ ActionOutcome requeue_dead_letter(pqxx::transaction_base& tx, const Config& conf
     return conflict("the dead letter has neither a job nor a message body to requeue");
   }
 
-  tx.exec_params(R"(
-    UPDATE dead_letters SET state = 'requeued', requeued_at = now(), requeued_by = $2,
-                            requeued_job_id = $3
-    WHERE id = $1)",
-                 id, action.actor, requeued->job_id);
-  add_audit(tx, id, "requeued", action,
-            {{"job_id", requeued->job_id},
-             {"new_job", requeued->new_job},
-             {"first_attempt", requeued->first_attempt},
-             {"last_attempt", requeued->first_attempt + requeued->budget - 1},
-             {"budget", requeued->budget},
-             {"payload_edited", options.payload.has_value()}});
+  record_action(tx, id, "requeued", action, requeued->job_id,
+                {{"job_id", requeued->job_id},
+                 {"new_job", requeued->new_job},
+                 {"first_attempt", requeued->first_attempt},
+                 {"last_attempt", requeued->first_attempt + requeued->budget - 1},
+                 {"budget", requeued->budget},
+                 {"payload_edited", options.payload.has_value()}});
   return {ActionResult::kDone, "", requeued->job_id, requeued->first_attempt};
 }
 
@@ -336,11 +342,7 @@ ActionOutcome discard_dead_letter(pqxx::transaction_base& tx, const std::string&
   if (rows.empty()) return {ActionResult::kNotFound, "", "", 0};
   const std::string state = rows[0][0].as<std::string>();
   if (state != "dead") return conflict("the dead letter is already " + state);
-  tx.exec_params(R"(
-    UPDATE dead_letters SET state = 'discarded', discarded_at = now(), discarded_by = $2
-    WHERE id = $1)",
-                 id, action.actor);
-  add_audit(tx, id, "discarded", action, json::object());
+  record_action(tx, id, "discarded", action, std::nullopt, json::object());
   return {ActionResult::kDone, "", "", 0};
 }
 

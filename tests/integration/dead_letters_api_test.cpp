@@ -251,6 +251,45 @@ TEST_F(DeadLettersApi, RequeueWithAnEditedPayloadRunsTheJobAgainWithItsAttemptNu
   EXPECT_EQ(missing->status, 404);
 }
 
+TEST_F(DeadLettersApi, RequeueWithoutABudgetGivesTheJobTheBudgetItHadLastTime) {
+  start_api();
+  start_consumer();
+  json job = downstream_job(503, 1);
+  job["backoff"] = {{"initial_ms", 1000}, {"factor", 1}, {"max_ms", 1000}};
+  const auto job_id = submit({job}).at(0);
+  auto dead_letter_of_attempt = [&](int attempts) {
+    std::string id;
+    wait_until(
+        [&] {
+          auto value = query_value(
+              "SELECT to_json(id) FROM dead_letters WHERE state = 'dead' AND "
+              "attempts = " +
+              std::to_string(attempts));
+          if (value.is_string()) id = value.get<std::string>();
+          return !id.empty();
+        },
+        30s);
+    return id;
+  };
+  const auto first = dead_letter_of_attempt(1);
+  ASSERT_FALSE(first.empty());
+  // Two more attempts (2 and 3); both fail again.
+  auto once = post("/v1/dead-letters/" + first + "/requeue", {{"max_attempts", 2}});
+  ASSERT_TRUE(once);
+  ASSERT_EQ(once->status, 200) << once->body;
+  const auto second = dead_letter_of_attempt(3);
+  ASSERT_FALSE(second.empty());
+  // No budget given: the one it had last time, 2 (attempts 4 and 5), not the original 1.
+  auto again = post("/v1/dead-letters/" + second + "/requeue", json::object());
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->status, 200) << again->body;
+  const json details = json::parse(again->body)["audit"][0]["details"];
+  EXPECT_EQ(details["budget"], 2);
+  EXPECT_EQ(details["first_attempt"], 4);
+  EXPECT_EQ(details["last_attempt"], 5);
+  EXPECT_EQ(get("/v1/jobs/" + job_id)["max_attempts"], 5);
+}
+
 TEST_F(DeadLettersApi, PoisonMessageShowsItsRawBodyAndCannotBeRequeued) {
   start_api();
   start_consumer();
