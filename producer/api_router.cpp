@@ -13,6 +13,11 @@
 namespace warren {
 namespace {
 
+// The methods whose requests httplib reads a body for.
+bool expects_body(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+}
+
 // httplib runs one request start to finish on one thread, from the pre-routing hook to the
 // logger hook; this per-thread slot carries the start time between the two.
 thread_local std::optional<std::chrono::steady_clock::time_point> request_started;
@@ -124,6 +129,14 @@ void ApiRouter::install(httplib::Server& server) {
       write_problem(res, length_required_problem());
       res.set_header("Connection", "close");
       return httplib::Server::HandlerResponse::Handled;
+    }
+    // RFC 9112 6.3: a request with neither Content-Length nor Transfer-Encoding has an empty
+    // body; `curl -X POST .../cancel` sends exactly that. httplib 0.11 instead tries to read a
+    // body until the connection closes and answers 400. The request is httplib's own mutable
+    // object, handed to this hook before the body is read: saying the length out loud is the
+    // one change that makes httplib read it right.
+    if (expects_body(req.method) && !req.has_header("Content-Length")) {
+      const_cast<httplib::Request&>(req).set_header("Content-Length", "0");
     }
     const auto encoding = req.get_header_value("Content-Encoding");
     if (!encoding.empty() && encoding != "identity") {

@@ -313,6 +313,15 @@ TEST_F(ProducerApi, CancelWaitingJobsAndRefuseFinishedOnes) {
   ASSERT_EQ(r->status, 200);
   EXPECT_EQ(json::parse(r->body)["status"], "running");
   EXPECT_EQ(json::parse(r->body)["cancel_requested"], true);
+
+  // `curl -X POST .../cancel` sends no Content-Length at all: an empty body (RFC 9112 6.3),
+  // not a malformed request.
+  const auto bare = submit(json::object());
+  const auto answer = raw_http(producer_->port(), "POST /v1/jobs/" + bare +
+                                                      "/cancel HTTP/1.1\r\nHost: x\r\n"
+                                                      "Connection: close\r\n\r\n");
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  EXPECT_NE(answer.find("\"cancelled\""), std::string::npos) << answer;
 }
 
 TEST_F(ProducerApi, ListFiltersAndKeysetPaginationStableWhileInserting) {
