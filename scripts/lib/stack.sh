@@ -357,6 +357,12 @@ stack_start_postgres() {
       return 1
     }
   fi
+  # CREATEROLE: tests create roles with passwords of their own (a secret must be unique to be
+  # searched for in logs). Granted at every start so stacks made before it get it too.
+  _stack_psql_admin -c "ALTER ROLE warren CREATEROLE" || {
+    _stack_fail "postgres: could not grant CREATEROLE to warren"
+    return 1
+  }
   if [[ $(_stack_psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'warren'") != 1 ]]; then
     _stack_psql_admin -c "CREATE DATABASE warren OWNER warren" || {
       _stack_fail "postgres: could not create database warren"
