@@ -105,22 +105,12 @@ db::BulkRequest parse_bulk(const json& body, const std::string& kind, const Call
     }
     return request;
   }
-  if (filter.empty()) {
-    bad("body",
-        "must give ids or at least one filter (type, queue, reason, error_type, q, "
-        "since, until, state)");
-  }
   if (body.contains("limit")) {
     const auto& limit = body["limit"];
     if (!limit.is_number_integer()) bad("limit", "must be an integer from 1 to 10000");
     filter.emplace_back("limit", std::to_string(limit.get<std::int64_t>()));
-  } else {
-    filter.emplace_back("limit", std::to_string(db::kMaxBulkItems));
   }
-  request.filter = db::parse_dead_letter_filter(filter, db::kMaxBulkItems);
-  if (request.filter->state != "dead") {
-    bad("state", "must be dead: only dead letters in state dead can be " + kind + "d");
-  }
+  request.filter = db::parse_bulk_filter(std::move(filter), kind);
   return request;
 }
 

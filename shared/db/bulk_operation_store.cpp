@@ -1,7 +1,10 @@
 // See bulk_operation_store.h.
 #include "shared/db/bulk_operation_store.h"
 
+#include <algorithm>
 #include <set>
+
+#include "shared/problem.h"
 
 #include "shared/uuid.h"
 
@@ -56,6 +59,26 @@ ItemResult apply_to_item(pqxx::work& tx, const Config& config, const std::string
 }
 
 }  // namespace
+
+DeadLetterFilter parse_bulk_filter(std::vector<std::pair<std::string, std::string>> params,
+                                   const std::string& kind) {
+  if (params.empty()) {
+    throw ProblemError(validation_problem(
+        "give dead letter ids or at least one filter (type, queue, reason, error_type, q, since, "
+        "until, state)",
+        {{"filter", "is empty"}}));
+  }
+  const bool has_limit = std::any_of(params.begin(), params.end(),
+                                     [](const auto& param) { return param.first == "limit"; });
+  if (!has_limit) params.emplace_back("limit", std::to_string(kMaxBulkItems));
+  auto filter = parse_dead_letter_filter(params, kMaxBulkItems);
+  if (filter.state != "dead") {
+    const std::string message =
+        "must be dead: only dead letters in state dead can be " + kind + "d";
+    throw ProblemError(validation_problem("state " + message, {{"state", message}}));
+  }
+  return filter;
+}
 
 CreatedOperation create_bulk_operation(pqxx::work& tx, const BulkRequest& request) {
   CreatedOperation created;

@@ -40,6 +40,13 @@ struct BulkRequest {
   std::optional<int> max_attempts;  // requeue: the fresh budget of every job
 };
 
+// The filter of a bulk operation, from the list's filter parameters (`limit` included or not:
+// it defaults to kMaxBulkItems). The rules both the API and warrenctl apply: at least one filter
+// (an empty one would sweep in everything by accident; `state=dead` says so on purpose), and
+// only dead letters in state `dead`. Throws ProblemError (400).
+DeadLetterFilter parse_bulk_filter(std::vector<std::pair<std::string, std::string>> params,
+                                   const std::string& kind);
+
 struct CreatedOperation {
   std::string id;
   int matched = 0;

@@ -226,10 +226,7 @@ DeadLetterFilter parse_dead_letter_filter(
       errors.push_back({is_clean_text(name) ? name : "query", "is not a known filter"});
     }
   }
-  if (!errors.empty()) {
-    std::string detail = errors.front().field + " " + errors.front().message;
-    throw ProblemError(validation_problem(detail, std::move(errors)));
-  }
+  reject_invalid_query(std::move(errors));
   return filter;
 }
 

@@ -247,10 +247,7 @@ JobFilter parse_job_filter(const std::vector<std::pair<std::string, std::string>
       errors.push_back({is_clean_text(name) ? name : "query", "is not a known query parameter"});
     }
   }
-  if (!errors.empty()) {
-    std::string detail = errors.front().field + " " + errors.front().message;
-    throw ProblemError(validation_problem(detail, std::move(errors)));
-  }
+  reject_invalid_query(std::move(errors));
   return filter;
 }
 

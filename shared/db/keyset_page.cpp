@@ -62,4 +62,10 @@ int parse_page_limit(const std::string& value, int max_limit, std::vector<FieldE
   return limit;
 }
 
+void reject_invalid_query(std::vector<FieldError> errors) {
+  if (errors.empty()) return;
+  std::string detail = errors.front().field + " " + errors.front().message;
+  throw ProblemError(validation_problem(detail, std::move(errors)));
+}
+
 }  // namespace warren::db

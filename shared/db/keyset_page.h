@@ -35,4 +35,8 @@ nlohmann::json page_from(const pqxx::result& rows, int limit, const std::string&
 // The `limit` query parameter: an integer from 1 to max_limit, else an error in `errors`.
 int parse_page_limit(const std::string& value, int max_limit, std::vector<FieldError>& errors);
 
+// Throws ProblemError (400) naming the first error and listing all, when there are any: how
+// every list route answers bad query parameters.
+void reject_invalid_query(std::vector<FieldError> errors);
+
 }  // namespace warren::db

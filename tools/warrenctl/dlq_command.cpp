@@ -254,15 +254,12 @@ int bulk(pqxx::connection& connection, const std::string& kind, const std::vecto
     if (!params.empty()) throw UsageError("give dead letter ids or filters, not both");
     request.ids = ids;
   } else {
-    if (params.empty()) {
-      throw UsageError(kind +
-                       " needs ids or at least one filter (--type, --queue, --reason, "
-                       "--error-type, --q, --since, --until; --state dead matches all)");
+    if (auto limit = args.get("limit")) params.emplace_back("limit", *limit);
+    try {
+      request.filter = db::parse_bulk_filter(std::move(params), kind);
+    } catch (const ProblemError& error) {
+      throw UsageError(error.problem().detail);
     }
-    params.emplace_back("limit", args.get("limit").value_or(std::to_string(db::kMaxBulkItems)));
-    request.filter = parse_filter(params, db::kMaxBulkItems);
-    if (request.filter->state != "dead")
-      throw UsageError("only dead letters in state dead can be " + kind + "d");
   }
   db::CreatedOperation created;
   {
