@@ -9,8 +9,10 @@
 #    ports that do not collide with the local stack of scripts/up.sh:
 #      WARREN_STACK_PG_PORT (55442)   WARREN_STACK_AMQP_PORT (56721)
 #      WARREN_STACK_MGMT_PORT (56731) WARREN_STACK_DIST_PORT (56741)
-# 4. runs the unit tests (ctest -L unit), then the integration tests (ctest -L integration),
-#    passing the extra arguments to both. The integration tests find the servers through
+# 4. runs the unit tests (ctest -L unit), the integration tests (ctest -L integration) and the
+#    chaos soak's short form (ctest -L chaos, about 3 minutes; tests/chaos/), passing the extra
+#    arguments to each (`scripts/test.sh -LE chaos` skips the soak). The tests find the
+#    servers through
 #      WARREN_TEST_DATABASE_URL             the warren role (CREATEDB) on database warren
 #      WARREN_TEST_AMQP_URL                 amqp://guest:guest@127.0.0.1:PORT/%2f
 #      WARREN_TEST_RABBITMQ_MANAGEMENT_URL  http://guest:guest@127.0.0.1:PORT
@@ -104,22 +106,19 @@ echo "WARREN_TEST_DATABASE_URL=$WARREN_TEST_DATABASE_URL" >&2
 echo "WARREN_TEST_AMQP_URL=$WARREN_TEST_AMQP_URL" >&2
 echo "WARREN_TEST_RABBITMQ_MANAGEMENT_URL=$WARREN_TEST_RABBITMQ_MANAGEMENT_URL" >&2
 
-# Both suites run even if the first fails, so one run reports everything.
+# Every suite runs even if an earlier one fails, so one run reports everything.
 failed=0
-phase "unit tests"
-if ctest --test-dir "$BUILD_DIR" --output-on-failure -L unit "$@"; then
-  phase_end ok
-else
-  phase_end FAILED
-  failed=1
-fi
-
-phase "integration tests"
-if ctest --test-dir "$BUILD_DIR" --output-on-failure -L integration "$@"; then
-  phase_end ok
-else
-  phase_end FAILED
-  failed=1
-fi
+run_suite() { # PHASE-NAME CTEST-LABEL [extra ctest arguments]
+  phase "$1"
+  if ctest --test-dir "$BUILD_DIR" --output-on-failure -L "${@:2}"; then
+    phase_end ok
+  else
+    phase_end FAILED
+    failed=1
+  fi
+}
+run_suite "unit tests" unit "$@"
+run_suite "integration tests" integration "$@"
+run_suite "chaos soak (short)" chaos "$@"
 
 exit "$failed"

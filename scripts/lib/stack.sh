@@ -489,6 +489,7 @@ _stack_rmq_launch() {
     echo "management.tcp.ip = 127.0.0.1"
   } >"$S_RMQ/rabbitmq.conf" || return 1
   cp "$_STACK_REPO_ROOT/rabbitmq/enabled_plugins" "$S_RMQ/enabled_plugins" || return 1
+  cp "$_STACK_REPO_ROOT/rabbitmq/advanced.config" "$S_RMQ/advanced.config" || return 1
   rm -f "$S_RMQ/beam.pid" "$S_DIR/rabbitmq.pid"
 
   # setsid: the broker gets its own session, so a Ctrl-C in the terminal does not reach it

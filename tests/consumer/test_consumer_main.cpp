@@ -6,8 +6,20 @@
 //   echo        {...}         succeeds with its payload as the result
 //   downstream  {"status": N} a call to a service that answered N: an error of type http_N
 //                             when N >= 400, else success (dead-letter groups, edit and requeue)
+//   ledger      {"sleep_ms": N, "fail_times": K, "permanent": false}
+//                             the chaos soak's job (tests/chaos/): sleeps N ms cooperatively,
+//                             fails attempts 1..K (permanently if asked), else succeeds, and
+//                             appends one line per run to a side-effect ledger, a file in
+//                             $WARREN_TEST_LEDGER_DIR. The ledger is what proves, from outside
+//                             Warren's own bookkeeping, which attempts really ran.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "consumer/consumer_app.h"
@@ -41,6 +53,49 @@ HandlerResult downstream(JobContext& job) {
                               "the service answered " + std::to_string(status));
 }
 
+// The ledger file of this process, appended to by every worker thread. One write(2) per line
+// on an O_APPEND descriptor: lines never interleave, and a line written survives a SIGKILL a
+// moment later (it is in the kernel's page cache; the soak never crashes the machine).
+class SideEffectLedger {
+ public:
+  explicit SideEffectLedger(const std::string& path)
+      : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) throw std::runtime_error("cannot open the ledger " + path);
+  }
+  ~SideEffectLedger() { ::close(fd_); }
+  SideEffectLedger(const SideEffectLedger&) = delete;
+  SideEffectLedger& operator=(const SideEffectLedger&) = delete;
+
+  // "<job id> <attempt> <result>\n"; result is ok, fail, permanent or stopped.
+  void append(const JobContext& job, const char* result) const {
+    const auto line = job.id + " " + std::to_string(job.attempt) + " " + result + "\n";
+    if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      throw std::runtime_error("ledger write failed");  // the attempt fails; the soak sees it
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+HandlerResult ledger(const SideEffectLedger& side_effects, JobContext& job) {
+  const auto sleep_ms = job.payload.value("sleep_ms", int64_t{0});
+  if (sleep_ms > 0 && !job.sleep_for(std::chrono::milliseconds(sleep_ms))) {
+    side_effects.append(job, "stopped");
+    return HandlerResult::retry("interrupted", "stopped while sleeping");
+  }
+  if (job.attempt <= job.payload.value("fail_times", 0)) {
+    if (job.payload.value("permanent", false)) {
+      side_effects.append(job, "permanent");
+      return HandlerResult::permanent("chaos_permanent", "fails permanently on purpose");
+    }
+    side_effects.append(job, "fail");
+    return HandlerResult::retry("chaos_fail", "fails on purpose");
+  }
+  side_effects.append(job, "ok");
+  return HandlerResult::success();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,5 +107,10 @@ int main(int argc, char** argv) {
   handlers.add("stubborn", stubborn);
   handlers.add("echo", echo);
   handlers.add("downstream", downstream);
+  if (const char* dir = std::getenv("WARREN_TEST_LEDGER_DIR")) {
+    auto side_effects = std::make_shared<SideEffectLedger>(std::string(dir) + "/ledger-" +
+                                                           std::to_string(::getpid()) + ".txt");
+    handlers.add("ledger", [side_effects](JobContext& job) { return ledger(*side_effects, job); });
+  }
   return warren::consumer::run_consumer(loaded.config, handlers);
 }

@@ -88,6 +88,7 @@ TestDatabase::TestDatabase() : name_("warren_t_" + random_suffix()) {
 }
 
 TestDatabase::~TestDatabase() {
+  if (keep_) return;
   try {
     pqxx::connection connection(test_env("WARREN_TEST_DATABASE_URL"));
     pqxx::nontransaction tx(connection);

@@ -38,15 +38,17 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 
 class TestDatabase {
  public:
-  TestDatabase();  // CREATE DATABASE warren_t_<random>
-  ~TestDatabase();
+  TestDatabase();   // CREATE DATABASE warren_t_<random>
+  ~TestDatabase();  // DROP DATABASE, unless keep() was called (for a post-mortem)
   TestDatabase(const TestDatabase&) = delete;
   TestDatabase& operator=(const TestDatabase&) = delete;
   const std::string& url() const { return url_; }
   const std::string& name() const { return name_; }
+  void keep() { keep_ = true; }
 
  private:
   std::string name_, url_;
+  bool keep_ = false;
 };
 
 class RunningProducer {
