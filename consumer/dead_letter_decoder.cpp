@@ -66,9 +66,18 @@ std::string failed_at(const amqp::FieldTable& headers, const amqp::FieldTable* d
   }
   if (death != nullptr) {
     if (const auto* time = death->find("time"); time && time->is<amqp::Timestamp>()) {
-      const auto seconds = static_cast<std::int64_t>(time->as<amqp::Timestamp>().seconds);
-      return format_rfc3339_ms(
-          std::chrono::system_clock::time_point(std::chrono::seconds(seconds)));
+      // Whoever publishes to the dead-letter exchange can write any 64-bit x-death time, and
+      // converting more seconds than system_clock's nanoseconds hold (about year 2262)
+      // overflowed (undefined behaviour, found by tests/fuzz/job_message_fuzzer): such a time
+      // is ignored like a missing one.
+      constexpr auto kMaxClock = std::chrono::system_clock::duration::max();
+      constexpr auto kMaxSeconds = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(kMaxClock).count());
+      const std::uint64_t seconds = time->as<amqp::Timestamp>().seconds;
+      if (seconds <= kMaxSeconds) {
+        return format_rfc3339_ms(std::chrono::system_clock::time_point(
+            std::chrono::seconds(static_cast<std::int64_t>(seconds))));
+      }
     }
   }
   return format_rfc3339_ms(now);
@@ -76,7 +85,11 @@ std::string failed_at(const amqp::FieldTable& headers, const amqp::FieldTable* d
 
 // A dead letter the consumer published: every field is in its headers.
 void read_consumer_fields(DeadLetterRow& row, const amqp::FieldTable& headers) {
-  row.reason = headers.get_string("x-warren-reason").value_or("max_attempts");
+  // A consumer writes only these two; any other value (a forged or garbled header) breaks the
+  // CHECK on dead_letters.reason, and as that row cannot be written even in its minimal form,
+  // the recorder would hold its batch forever (found by tests/fuzz/job_message_fuzzer).
+  const auto reason = headers.get_string("x-warren-reason");
+  row.reason = reason == "permanent_failure" ? "permanent_failure" : "max_attempts";
   row.error_type = clean_text(headers.get_string("x-warren-error-type").value_or(""));
   row.error_message = clean_text(headers.get_string("x-warren-error-message").value_or(""));
   if (auto attempts = headers.get_int("x-warren-attempt"))
@@ -120,8 +133,11 @@ void read_broker_fields(DeadLetterRow& row, const amqp::FieldTable* death, bool 
     } else {
       row.error_message = "published to the dead-letter exchange directly";
     }
-    row.error_message = clean_text(row.error_message);
   }
+  // Every branch, not only poison's: the delivery-limit and expiry messages quote the x-death
+  // queue, which a publisher can fill with NUL or invalid UTF-8 (found by
+  // tests/fuzz/job_message_fuzzer); the database then refused the batch.
+  row.error_message = clean_text(row.error_message);
 }
 
 }  // namespace

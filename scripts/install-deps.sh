@@ -12,7 +12,9 @@ set -euo pipefail
 
 packages=(
   # build tools
-  g++ cmake ninja-build pkg-config git curl ca-certificates
+  g++ cmake ninja-build pkg-config git curl ca-certificates ccache
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer
+  clang-14 libclang-rt-14-dev llvm-14
   # libraries Warren links (see cmake/Dependencies.cmake)
   librabbitmq-dev libpqxx-dev libuv1-dev libcpp-httplib-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libssl-dev

@@ -53,7 +53,8 @@ struct DelayRoute {
 };
 
 // The inverse of encode_delay_routing_key; nullopt unless the key is exactly 28 words of "0" or
-// "1" followed by one non-empty word (the queue, which cannot contain '.').
+// "1" followed by one non-empty word (the queue, which cannot contain '.'), at most 255 bytes
+// in all (AMQP's limit, which encode enforces too).
 std::optional<DelayRoute> decode_delay_routing_key(std::string_view key);
 
 // `<prefix>.delay.LL`, LL = 00..27. Throws std::out_of_range for another level.

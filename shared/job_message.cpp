@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <regex>
 
 #include "shared/delay_route.h"
@@ -63,6 +64,10 @@ amqp::OutgoingMessage make_job_message(const JobMessage& job, const std::string&
 
 namespace {
 
+// The largest timeout_ms a decoded job has: INT32_MAX ms (about 24.8 days), the jobs table's
+// int column. The API's own limit is lower (86400000).
+constexpr int64_t kMaxMessageTimeoutMs = 2147483647;
+
 DecodedJob poison(std::string reason) {
   return DecodedJob{std::nullopt, std::move(reason)};
 }
@@ -102,11 +107,22 @@ DecodedJob decode_fields(const amqp::Delivery& delivery, const Backoff& default_
     if (!timeout->is_number_integer() || timeout->get<int64_t>() < 1) {
       return poison("malformed timeout_ms");
     }
-    job.timeout_ms = timeout->get<int64_t>();
+    // Clamped to what jobs.timeout_ms (an int) holds, as the attempt store clamps the row: the
+    // consumer adds the timeout to a nanosecond steady_clock time, and a larger value (up to
+    // INT64_MAX ms) overflowed that conversion (found by tests/fuzz/job_message_fuzzer).
+    job.timeout_ms = std::min<int64_t>(timeout->get<int64_t>(), kMaxMessageTimeoutMs);
   }
   job.created_at = text("created_at").value_or("");
   job.backoff = default_backoff;
   if (auto backoff = body.find("backoff"); backoff != body.end() && backoff->is_object()) {
+    // initial_ms and max_ms must be JSON integers (as encode_job_body writes them): value<int64_t>
+    // converts a float with a cast, undefined behaviour for one out of int64 range such as 1e30
+    // (found by tests/fuzz/job_message_fuzzer).
+    for (const char* key : {"initial_ms", "max_ms"}) {
+      if (auto it = backoff->find(key); it != backoff->end() && !it->is_number_integer()) {
+        return poison("malformed backoff");
+      }
+    }
     job.backoff.initial_ms = backoff->value("initial_ms", job.backoff.initial_ms);
     job.backoff.factor = backoff->value("factor", job.backoff.factor);
     job.backoff.max_ms = backoff->value("max_ms", job.backoff.max_ms);

@@ -5,8 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <string>
+#include <vector>
+
 #include "consumer/attempt_store.h"
 #include "shared/job_message.h"
+#include "shared/job_request.h"
 #include "shared/uuid.h"
 
 namespace warren::consumer {
@@ -189,6 +194,50 @@ TEST(DeadLetterDecoder, DeadLetterIdHeaderWithoutAJobFallsBackToContentKey) {
   EXPECT_EQ(row.message_key.rfind("sha256:", 0), 0u);
   EXPECT_NE(row.error_message.find("not a job message"), std::string::npos) << row.error_message;
   EXPECT_EQ(row.dead_lettered_at, "2027-01-15T08:00:00.000Z") << "no x-death: recorded now";
+}
+
+// Found by tests/fuzz/job_message_fuzzer: x-death times past what system_clock holds (about
+// 2262) overflowed the conversion to nanoseconds (undefined behaviour).
+TEST(DeadLetterDecoder, DeathTimeBeyondTheClockIsIgnored) {
+  auto delivery = job_delivery();
+  for (const std::uint64_t time : {std::uint64_t{10000000000000}, std::uint64_t{9223372037},
+                                   std::numeric_limits<std::uint64_t>::max()}) {
+    delivery.headers.set("x-death", amqp::FieldArray{death("expired", time)});
+    EXPECT_EQ(decode(delivery).dead_lettered_at, "2027-01-15T08:00:00.000Z") << time;
+  }
+  // The latest second it can hold still counts.
+  delivery.headers.set("x-death", amqp::FieldArray{death("expired", 9223372036)});
+  EXPECT_EQ(decode(delivery).dead_lettered_at, "2262-04-11T23:47:16.000Z");
+}
+
+// Found by tests/fuzz/job_message_fuzzer: a consumer-style dead letter (dead-letter id and
+// attempt headers) with any other x-warren-reason made a row that breaks the CHECK on
+// dead_letters.reason even in minimal form, so the recorder held its batch forever.
+TEST(DeadLetterDecoder, ConsumerDeadLetterReasonIsOneTheTableAccepts) {
+  const std::vector<std::string> reasons = {"bogus", std::string("max\0x\xff", 6), "poison", ""};
+  for (const auto& reason : reasons) {
+    auto delivery = job_delivery();
+    delivery.headers.set(kDeadLetterIdHeader, new_uuid_v7());
+    delivery.headers.set("x-warren-reason", reason);
+    const auto row = decode(delivery);
+    EXPECT_TRUE(row.written_by_consumer);
+    EXPECT_EQ(row.reason, "max_attempts");
+  }
+}
+
+// Found by tests/fuzz/job_message_fuzzer: the delivery-limit and expiry messages quoted the
+// x-death queue as it came (only poison's message was cleaned), NUL and bad UTF-8 included.
+TEST(DeadLetterDecoder, ErrorMessageQuotingTheDeathQueueIsCleanText) {
+  for (const std::string reason : {"delivery_limit", "expired", "maxlen"}) {
+    auto delivery = job_delivery();
+    auto dead = death(reason);
+    dead.set("queue", std::string("warren.q.\0bad\xff", 14));
+    delivery.headers.set("x-death", amqp::FieldArray{dead});
+    const auto row = decode(delivery);
+    EXPECT_TRUE(is_clean_text(row.error_message)) << reason;
+    EXPECT_NE(row.error_message.find("warren.q.bad\xEF\xBF\xBD"), std::string::npos)
+        << row.error_message;
+  }
 }
 
 }  // namespace

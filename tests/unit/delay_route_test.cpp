@@ -143,6 +143,15 @@ TEST(DelayRoutingKey, DecodeRejectsMalformedKeys) {
   }
 }
 
+// Found by tests/fuzz/delay_route_fuzzer: decode accepted keys longer than AMQP's 255 bytes,
+// which encode refuses, so encode(decode(key)) threw instead of giving the key back.
+TEST(DelayRoutingKey, DecodeAcceptsOnlyWhatEncodeCanMake) {
+  const std::string longest = encode_delay_routing_key(5, std::string(199, 'q'));
+  ASSERT_EQ(longest.size(), 255u);
+  EXPECT_EQ(decode_delay_routing_key(longest), (DelayRoute{5, std::string(199, 'q')}));
+  EXPECT_FALSE(decode_delay_routing_key(longest + "q").has_value());
+}
+
 // --- Names --------------------------------------------------------------------------------------
 
 TEST(DelayNames, FollowTheTopologyTable) {

@@ -153,5 +153,41 @@ TEST(JobMessageDecoder, PoisonIsNamed) {
       "decoded");
 }
 
+// Found by tests/fuzz/job_message_fuzzer: a float backoff.initial_ms/max_ms out of int64 range
+// (1e30) was converted with a cast (undefined behaviour); Warren writes integers, so a float is
+// malformed.
+TEST(JobMessageDecoder, FloatBackoffMillisecondsArePoison) {
+  const std::string head = R"({"id":"0193a1b2-0000-7000-8000-000000000001","type":"t",)"
+                           R"("queue":"q","payload":{},"max_attempts":1,"backoff":)";
+  for (const std::string backoff :
+       {R"({"max_ms":1e30})", R"({"initial_ms":5000.5})", R"({"initial_ms":-1e300})",
+        R"({"max_ms":true})", R"({"initial_ms":null})"}) {
+    const auto decoded = decode_job_message(delivery(head + backoff + "}"), Backoff{});
+    EXPECT_FALSE(decoded.job) << backoff;
+    EXPECT_NE(decoded.poison_reason.find("malformed"), std::string::npos) << backoff;
+  }
+  const auto integers = decode_job_message(
+      delivery(head + R"({"initial_ms":100,"factor":2.5,"max_ms":1000})" + "}"), Backoff{});
+  ASSERT_TRUE(integers.job) << integers.poison_reason;
+  EXPECT_EQ(integers.job->backoff, (Backoff{100, 2.5, 1000}));
+}
+
+// Found by tests/fuzz/job_message_fuzzer: the consumer adds timeout_ms to a nanosecond
+// steady_clock time, which overflowed for timeouts up to INT64_MAX ms; they are clamped to
+// what jobs.timeout_ms holds, as the attempt store clamps the row.
+TEST(JobMessageDecoder, HugeTimeoutIsClampedToTheJobsColumn) {
+  const std::string head = R"({"id":"0193a1b2-0000-7000-8000-000000000001","type":"t",)"
+                           R"("queue":"q","payload":{},"max_attempts":1,"timeout_ms":)";
+  auto timeout = [&](const std::string& value) {
+    auto decoded = decode_job_message(delivery(head + value + "}"), Backoff{});
+    EXPECT_TRUE(decoded.job) << value << ": " << decoded.poison_reason;
+    return decoded.job ? decoded.job->timeout_ms.value_or(-1) : -1;
+  };
+  EXPECT_EQ(timeout("9223372036854775807"), 2147483647);
+  EXPECT_EQ(timeout("2147483648"), 2147483647);
+  EXPECT_EQ(timeout("2147483647"), 2147483647);
+  EXPECT_EQ(timeout("86400000"), 86400000);
+}
+
 }  // namespace
 }  // namespace warren::consumer
