@@ -40,13 +40,32 @@ std::optional<Problem> problem_for_status(int status, std::size_t max_body_bytes
       return not_found_problem("no such route");
     case 413:
       return payload_too_large_problem(max_body_bytes);
-    case 414:
-      return validation_problem("the request URI is too long");
+    case 414: {
+      // (Keeps httplib's status: write_problem answers with the problem's.)
+      auto problem = validation_problem("the request URI is too long");
+      problem.status = 414;
+      problem.slug = "uri-too-long";
+      problem.title = "Request URI too long";
+      return problem;
+    }
     case 416:
       return validation_problem("range not satisfiable");
     default:
       return std::nullopt;
   }
+}
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), ::tolower);
+  return text;
+}
+
+// Answers from the request's head, leaving its body unread: the connection must close, else the
+// unread body would be parsed as the next request (GuardedHttpServer honours the header).
+httplib::Server::HandlerResponse refuse_unread(httplib::Response& res, const Problem& problem) {
+  write_problem(res, problem);
+  res.set_header("Connection", "close");
+  return httplib::Server::HandlerResponse::Handled;
 }
 
 bool is_sane_request_id(const std::string& id) {
@@ -119,16 +138,34 @@ void ApiRouter::install(httplib::Server& server) {
   }
   add_refusals(false);
 
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     request_started = std::chrono::steady_clock::now();
     res.set_header("X-Request-Id", request_id_for(req));
     // httplib 0.11 enforces the body limit only on Content-Length bodies: a chunked body is read
     // whole whatever its size, and a compressed one is inflated without limit. Refuse both
     // before the body is read (and close the connection: the unread body is still on it).
-    if (req.has_header("Transfer-Encoding")) {
-      write_problem(res, length_required_problem());
-      res.set_header("Connection", "close");
-      return httplib::Server::HandlerResponse::Handled;
+    if (req.has_header("Transfer-Encoding")) return refuse_unread(res, length_required_problem());
+    // Content-Length says where this request ends and the next one begins: it must be one plain
+    // decimal number. httplib 0.11 reads it with strtoull and takes the first of several, so
+    // "abc" or "0x10" meant an empty body and the body's bytes parsed as another request, and
+    // "-1" a body read until the connection closed.
+    if (const auto lengths = req.get_header_value_count("Content-Length"); lengths > 0) {
+      const std::string length = req.get_header_value("Content-Length");
+      bool valid = !length.empty() && std::all_of(length.begin(), length.end(),
+                                                  [](unsigned char c) { return std::isdigit(c); });
+      for (std::size_t i = 1; i < lengths; ++i) {
+        valid = valid && req.get_header_value("Content-Length", i) == length;
+      }
+      if (!valid) {
+        return refuse_unread(
+            res, validation_problem("Content-Length must be one decimal number of bytes"));
+      }
+      // A body far beyond the limit is refused from its length. httplib 0.11 would first read
+      // (and discard) all of it, however large, or until the client stops: 100 MB read to say
+      // 413, and a thread held for as long as the client cares to send.
+      if (length.size() > 18 || std::stoull(length) > max_body_bytes_ + kBodyReadSlack) {
+        return refuse_unread(res, payload_too_large_problem(max_body_bytes_));
+      }
     }
     // RFC 9112 6.3: a request with neither Content-Length nor Transfer-Encoding has an empty
     // body; `curl -X POST .../cancel` sends exactly that. httplib 0.11 instead tries to read a
@@ -142,9 +179,17 @@ void ApiRouter::install(httplib::Server& server) {
     if (!encoding.empty() && encoding != "identity") {
       auto problem = unsupported_media_type_problem();
       problem.detail = "Content-Encoding " + encoding + " is not accepted; send the body as is";
-      write_problem(res, problem);
-      res.set_header("Connection", "close");
-      return httplib::Server::HandlerResponse::Handled;
+      return refuse_unread(res, problem);
+    }
+    // httplib parses form bodies itself, before any route (one over 8 KiB was answered 413, a
+    // multipart one without a boundary 400, a multipart body left request.body empty); no route
+    // takes either.
+    if (expects_body(req.method)) {
+      const auto type = lower(req.get_header_value("Content-Type"));
+      if (type.rfind("application/x-www-form-urlencoded", 0) == 0 ||
+          type.rfind("multipart/form-data", 0) == 0) {
+        return refuse_unread(res, unsupported_media_type_problem());
+      }
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });

@@ -21,6 +21,12 @@
 
 namespace warren {
 
+// How far past WARREN_MAX_BODY_BYTES httplib still reads a Content-Length body (producer_app.cpp
+// sets its payload limit to the sum): a body a little too large is read whole and refused with a
+// 413 the client sees on a clean connection; a longer one is refused from its Content-Length,
+// unread (the pre-routing hook of ApiRouter::install), and the connection closed.
+inline constexpr std::size_t kBodyReadSlack = 64 * 1024;
+
 struct RequestContext {
   const httplib::Request& request;
   httplib::Response& response;

@@ -81,6 +81,10 @@ void OutboxRelay::run() {
   std::optional<amqp::AmqpConnection> broker;
   auto retry_delay = kMinReconnectDelay;
   bool more = true;  // start with a pass: there may be rows from before a restart
+  // The broker error last logged in this outage. Logging only the loss of a connection left a
+  // relay that never connected (a wrong CA or password, a broker down at start) retrying
+  // silently forever; now each outage logs its first error, and any different one after it.
+  std::string reported_error;
   while (true) {
     if (!more && !wait(config_.outbox_poll_interval)) return;
     {
@@ -95,10 +99,16 @@ void OutboxRelay::run() {
       if (!database || !database->is_open()) database = db::connect(config_.database_url);
       more = relay_batch(*database, *broker) >= static_cast<std::size_t>(config_.outbox_batch_size);
       retry_delay = kMinReconnectDelay;
+      reported_error.clear();
     } catch (const amqp::AmqpError& error) {
-      if (broker_connected_.exchange(false)) {
-        log::warn("outbox relay lost the broker; jobs stay in the outbox until it is back",
+      const bool was_connected = broker_connected_.exchange(false);
+      if (was_connected || reported_error != error.what()) {
+        log::warn(was_connected
+                      ? "outbox relay lost the broker; jobs stay in the outbox until it is back"
+                      : "outbox relay cannot connect to the broker; jobs stay in the outbox until "
+                        "it can",
                   {{"error", error.what()}});
+        reported_error = error.what();
       }
       metrics_.outbox_publish_failures.with({"broker_down"}).inc();
       broker.reset();

@@ -13,6 +13,7 @@
 #include "producer/api_router.h"
 #include "producer/bulk_operation_runner.h"
 #include "producer/dead_letters_api.h"
+#include "producer/guarded_http_server.h"
 #include "producer/health_api.h"
 #include "producer/jobs_api.h"
 #include "producer/operations_api.h"
@@ -29,7 +30,7 @@ namespace warren {
 namespace {
 
 constexpr int kListenBacklog = 1024;
-constexpr std::size_t kBodyReadSlack = 64 * 1024;
+constexpr int kReadTimeoutSeconds = 10;
 
 std::pair<std::string, int> split_addr(const std::string& addr) {
   auto colon = addr.rfind(':');
@@ -81,7 +82,11 @@ int run_producer(const Config& config) {
   add_worker_routes(router, pool);
   add_health_routes(router, pool, relay, registry);
 
-  httplib::Server server;
+  // httplib::Server plus limits on slow and oversized request heads (guarded_http_server.h): a
+  // request's line and headers must arrive within the read timeout of its first byte.
+  RequestLimits limits;
+  limits.head_timeout = std::chrono::seconds(kReadTimeoutSeconds);
+  GuardedHttpServer server(limits);
   // httplib takes ownership of the queue it is given (its API needs a raw pointer here). One
   // thread serves one keep-alive connection for as long as it stays open (RUNNING.md), so the
   // pool is sized for the concurrent clients expected.
@@ -99,16 +104,15 @@ int run_producer(const Config& config) {
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     listen_socket = sock;
   });
-  // The limit itself is checked by the router. httplib answers bodies beyond its own limit with
-  // 413 before reading them and then closes the socket with the body unread, which makes the
-  // kernel reset the connection: a client still sending may see the reset and never the 413.
-  // Reading up to kBodyReadSlack more lets a body a little too large (the common case: a
-  // payload that grew) be read whole and refused with a proper 413; only far larger ones get
-  // httplib's early answer.
+  // The limit itself is checked by the router. A body refused from its Content-Length is left
+  // unread and the connection closed, which makes the kernel reset it: a client still sending
+  // may see the reset and never the 413. Reading up to kBodyReadSlack more lets a body a little
+  // too large (the common case: a payload that grew) be read whole and refused with a proper
+  // 413; only far larger ones are refused unread (api_router.cpp).
   server.set_payload_max_length(config.max_body_bytes + kBodyReadSlack);
   server.set_keep_alive_max_count(1000);
   server.set_keep_alive_timeout(5);
-  server.set_read_timeout(10, 0);
+  server.set_read_timeout(kReadTimeoutSeconds, 0);
   server.set_write_timeout(10, 0);
   router.install(server);
 

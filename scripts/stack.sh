@@ -10,9 +10,10 @@
 #   wipe DIR             stop both servers and delete their data
 #
 # After a start, "source DIR/env" exports WARREN_DATABASE_URL, WARREN_AMQP_URL,
-# WARREN_RABBITMQ_MANAGEMENT_URL and WARREN_STACK_DIR. Ports are chosen on the first start
-# from WARREN_STACK_PG_PORT (55432), WARREN_STACK_AMQP_PORT (56720), WARREN_STACK_MGMT_PORT
-# (56730) and WARREN_STACK_DIST_PORT (56740), then remembered in DIR/stack.env.
+# WARREN_RABBITMQ_MANAGEMENT_URL, WARREN_STACK_DIR, and for TLS WARREN_STACK_TLS_CA and
+# WARREN_STACK_AMQPS_PORT. Ports are chosen on the first start from WARREN_STACK_PG_PORT (55432),
+# WARREN_STACK_AMQP_PORT (56720), WARREN_STACK_MGMT_PORT (56730), WARREN_STACK_DIST_PORT (56740)
+# and WARREN_STACK_AMQPS_PORT (56750), then remembered in DIR/stack.env.
 # The real work is in scripts/lib/stack.sh, which explains the layout of DIR.
 set -euo pipefail
 

@@ -9,6 +9,7 @@
 #    ports that do not collide with the local stack of scripts/up.sh:
 #      WARREN_STACK_PG_PORT (55442)   WARREN_STACK_AMQP_PORT (56721)
 #      WARREN_STACK_MGMT_PORT (56731) WARREN_STACK_DIST_PORT (56741)
+#      WARREN_STACK_AMQPS_PORT (56751)
 # 4. runs the unit tests (ctest -L unit), the integration tests (ctest -L integration) and the
 #    chaos soak's short form (ctest -L chaos, about 3 minutes; tests/chaos/), passing the extra
 #    arguments to each (`scripts/test.sh -LE chaos` skips the soak). The tests find the
@@ -16,6 +17,8 @@
 #      WARREN_TEST_DATABASE_URL             the warren role (CREATEDB) on database warren
 #      WARREN_TEST_AMQP_URL                 amqp://guest:guest@127.0.0.1:PORT/%2f
 #      WARREN_TEST_RABBITMQ_MANAGEMENT_URL  http://guest:guest@127.0.0.1:PORT
+#      WARREN_TEST_AMQPS_PORT               the broker's TLS port (same users and vhost)
+#      WARREN_TEST_TLS_CA                   the CA (PEM) that signed both servers' certificate
 #      WARREN_TEST_STACK_DIR                the stack directory (absolute)
 #      WARREN_TEST_STACK_SCRIPT             scripts/stack.sh (absolute), to stop and start
 #                                           one server: "$WARREN_TEST_STACK_SCRIPT
@@ -38,6 +41,7 @@ export WARREN_STACK_PG_PORT=${WARREN_STACK_PG_PORT:-55442}
 export WARREN_STACK_AMQP_PORT=${WARREN_STACK_AMQP_PORT:-56721}
 export WARREN_STACK_MGMT_PORT=${WARREN_STACK_MGMT_PORT:-56731}
 export WARREN_STACK_DIST_PORT=${WARREN_STACK_DIST_PORT:-56741}
+export WARREN_STACK_AMQPS_PORT=${WARREN_STACK_AMQPS_PORT:-56751}
 
 T_START=$(date +%s)
 PHASE_NAME='' PHASE_T0=0
@@ -100,6 +104,11 @@ WARREN_TEST_DATABASE_URL=$(source "$STACK_DIR/env" && echo "$WARREN_DATABASE_URL
 WARREN_TEST_AMQP_URL=$(source "$STACK_DIR/env" && echo "$WARREN_AMQP_URL")
 # shellcheck source=/dev/null
 WARREN_TEST_RABBITMQ_MANAGEMENT_URL=$(source "$STACK_DIR/env" && echo "$WARREN_RABBITMQ_MANAGEMENT_URL")
+export WARREN_TEST_AMQPS_PORT WARREN_TEST_TLS_CA
+# shellcheck source=/dev/null
+WARREN_TEST_AMQPS_PORT=$(source "$STACK_DIR/env" && echo "$WARREN_STACK_AMQPS_PORT")
+# shellcheck source=/dev/null
+WARREN_TEST_TLS_CA=$(source "$STACK_DIR/env" && echo "$WARREN_STACK_TLS_CA")
 export WARREN_TEST_STACK_DIR=$STACK_DIR
 export WARREN_TEST_STACK_SCRIPT=$ROOT/scripts/stack.sh
 echo "WARREN_TEST_DATABASE_URL=$WARREN_TEST_DATABASE_URL" >&2

@@ -15,7 +15,10 @@
 #   stack.env       ports and names chosen on the first start; later starts and stops reuse
 #                   them, so the environment variables below only matter the first time
 #   env             "source DIR/env" exports WARREN_DATABASE_URL, WARREN_AMQP_URL,
-#                   WARREN_RABBITMQ_MANAGEMENT_URL and WARREN_STACK_DIR for this stack
+#                   WARREN_RABBITMQ_MANAGEMENT_URL and WARREN_STACK_DIR for this stack, and
+#                   WARREN_STACK_TLS_CA and WARREN_STACK_AMQPS_PORT (see TLS below)
+#   tls/            ca.pem (a throwaway CA made for this stack), server.pem and server.key (its
+#                   certificate for 127.0.0.1 and localhost), used by both servers
 #   postgres/       Postgres's area: data/ (PGDATA), run/ (unix socket), postgres.log.
 #                   When the postgres user cannot reach DIR (say a checkout under /root,
 #                   mode 0700) this is a symlink to /var/tmp/warren-pg-<hash of DIR>/
@@ -26,6 +29,17 @@
 # Ports (first start only; defaults in parentheses):
 #   WARREN_STACK_PG_PORT (55432)    WARREN_STACK_AMQP_PORT (56720)
 #   WARREN_STACK_MGMT_PORT (56730)  WARREN_STACK_DIST_PORT (56740, Erlang distribution)
+#   WARREN_STACK_AMQPS_PORT (56750, AMQP over TLS)
+#
+# TLS: on its first start a stack makes, with openssl, a CA of its own and a server
+# certificate signed by it (EC P-256; subjectAltName IP:127.0.0.1 and DNS:localhost), kept in
+# DIR/tls and renewed when it is missing or about to expire. RabbitMQ listens for TLS on
+# WARREN_STACK_AMQPS_PORT (no client certificates asked for) and Postgres accepts TLS on its
+# usual port; plain connections keep working on both. Clients trust DIR/tls/ca.pem:
+#   amqps://guest:guest@127.0.0.1:AMQPS_PORT/%2f?cacertfile=DIR/tls/ca.pem
+#   postgresql://warren:warren@127.0.0.1:PG_PORT/warren?sslmode=verify-full&sslrootcert=DIR/tls/ca.pem
+# A stack made before TLS support (no WARREN_STACK_AMQPS_PORT in its stack.env) runs without
+# TLS until it is wiped: its ports, and those of other stacks, are not guessed at.
 #
 # Rules this file keeps (see RUNNING.md, "Known facts about this platform"):
 #   - Postgres refuses to run as root: as root, every Postgres command runs as the postgres
@@ -131,6 +145,7 @@ fi
 # ---------------------------------------------------------------------------------------
 # Configuration of one stack: _stack_load DIR sets these globals
 #   S_DIR (absolute), S_HASH, S_PG_PORT, S_AMQP_PORT, S_MGMT_PORT, S_DIST_PORT,
+#   S_AMQPS_PORT (empty: a stack made before TLS support, which runs without TLS),
 #   S_RABBITMQ_NODE, S_PG_AREA, plus derived paths.
 # CREATE=1 as second argument writes DIR/stack.env if it does not exist yet (a start);
 # without it a missing stack.env means "this stack was never started" (returns 2).
@@ -148,6 +163,7 @@ _stack_load() {
   S_HASH=$(printf '%s' "$S_DIR" | sha1sum | cut -c1-12)
 
   S_PG_PORT='' S_AMQP_PORT='' S_MGMT_PORT='' S_DIST_PORT='' S_RABBITMQ_NODE='' S_PG_AREA=''
+  S_AMQPS_PORT=''
   if [[ -f $S_DIR/stack.env ]]; then
     while IFS='=' read -r key value; do
       case $key in
@@ -155,6 +171,7 @@ _stack_load() {
         WARREN_STACK_AMQP_PORT) S_AMQP_PORT=$value ;;
         WARREN_STACK_MGMT_PORT) S_MGMT_PORT=$value ;;
         WARREN_STACK_DIST_PORT) S_DIST_PORT=$value ;;
+        WARREN_STACK_AMQPS_PORT) S_AMQPS_PORT=$value ;;
         WARREN_STACK_RABBITMQ_NODE) S_RABBITMQ_NODE=$value ;;
         WARREN_STACK_PG_AREA) S_PG_AREA=$value ;;
       esac
@@ -168,13 +185,17 @@ _stack_load() {
     _stack_warn_override WARREN_STACK_AMQP_PORT "$S_AMQP_PORT"
     _stack_warn_override WARREN_STACK_MGMT_PORT "$S_MGMT_PORT"
     _stack_warn_override WARREN_STACK_DIST_PORT "$S_DIST_PORT"
+    # (No AMQPS port: the stack predates TLS support and keeps running without it. Choosing a
+    # port for it now could take one another stack already uses.)
+    [[ -z $S_AMQPS_PORT ]] || _stack_warn_override WARREN_STACK_AMQPS_PORT "$S_AMQPS_PORT"
   elif [[ $create == 1 ]]; then
     S_PG_PORT=${WARREN_STACK_PG_PORT:-55432}
     S_AMQP_PORT=${WARREN_STACK_AMQP_PORT:-56720}
     S_MGMT_PORT=${WARREN_STACK_MGMT_PORT:-56730}
     S_DIST_PORT=${WARREN_STACK_DIST_PORT:-56740}
+    S_AMQPS_PORT=${WARREN_STACK_AMQPS_PORT:-56750}
     local p
-    for p in "$S_PG_PORT" "$S_AMQP_PORT" "$S_MGMT_PORT" "$S_DIST_PORT"; do
+    for p in "$S_PG_PORT" "$S_AMQP_PORT" "$S_MGMT_PORT" "$S_DIST_PORT" "$S_AMQPS_PORT"; do
       if ! [[ $p =~ ^[0-9]+$ ]] || ((p < 1024 || p > 65535)); then
         _stack_fail "bad port '$p' in WARREN_STACK_*_PORT (want 1024..65535)"
         return 1
@@ -183,7 +204,8 @@ _stack_load() {
     # Choosing the ports of a new stack: refuse busy ones before remembering them.
     local var
     for var in WARREN_STACK_PG_PORT:$S_PG_PORT WARREN_STACK_AMQP_PORT:$S_AMQP_PORT \
-      WARREN_STACK_MGMT_PORT:$S_MGMT_PORT WARREN_STACK_DIST_PORT:$S_DIST_PORT; do
+      WARREN_STACK_MGMT_PORT:$S_MGMT_PORT WARREN_STACK_DIST_PORT:$S_DIST_PORT \
+      WARREN_STACK_AMQPS_PORT:$S_AMQPS_PORT; do
       if _stack_port_busy "${var#*:}"; then
         _stack_fail "port 127.0.0.1:${var#*:} is already in use by another program; choose" \
           "another with ${var%%:*}=..."
@@ -201,6 +223,7 @@ _stack_load() {
       echo "WARREN_STACK_AMQP_PORT=$S_AMQP_PORT"
       echo "WARREN_STACK_MGMT_PORT=$S_MGMT_PORT"
       echo "WARREN_STACK_DIST_PORT=$S_DIST_PORT"
+      echo "WARREN_STACK_AMQPS_PORT=$S_AMQPS_PORT"
       echo "WARREN_STACK_RABBITMQ_NODE=$S_RABBITMQ_NODE"
       echo "WARREN_STACK_PG_AREA=$S_PG_AREA"
     } >"$S_DIR/stack.env" || return 1
@@ -214,6 +237,7 @@ _stack_load() {
   S_RMQ=$S_DIR/rabbitmq
   S_RMQ_LOG=$S_RMQ/log/$S_RABBITMQ_NODE.log
   S_RMQ_STDOUT=$S_RMQ/log/stdout.log
+  S_TLS=$S_DIR/tls
   return 0
 }
 
@@ -259,7 +283,72 @@ _stack_write_env() {
     echo "export WARREN_AMQP_URL='amqp://guest:guest@127.0.0.1:$S_AMQP_PORT/%2f'"
     echo "export WARREN_RABBITMQ_MANAGEMENT_URL='http://guest:guest@127.0.0.1:$S_MGMT_PORT'"
     echo "export WARREN_STACK_DIR='$S_DIR'"
+    if [[ -n $S_AMQPS_PORT ]]; then
+      echo "# TLS, trusting this stack's own CA (WARREN_STACK_TLS_CA):"
+      echo "#   WARREN_AMQP_URL='amqps://guest:guest@127.0.0.1:$S_AMQPS_PORT/%2f?cacertfile=$S_TLS/ca.pem'"
+      echo "#   WARREN_DATABASE_URL='postgresql://warren:warren@127.0.0.1:$S_PG_PORT/warren?sslmode=verify-full&sslrootcert=$S_TLS/ca.pem'"
+      echo "export WARREN_STACK_TLS_CA='$S_TLS/ca.pem'"
+      echo "export WARREN_STACK_AMQPS_PORT='$S_AMQPS_PORT'"
+    fi
   } >"$S_DIR/env"
+}
+
+# ---------------------------------------------------------------------------------------
+# TLS material (see "TLS" at the top of this file)
+
+# Makes DIR/tls/{ca.pem,server.pem,server.key} unless they are there and the certificate is
+# valid for another day. A no-op for a stack without TLS (made before TLS support).
+_stack_tls_ensure() {
+  [[ -n $S_AMQPS_PORT ]] || return 0
+  if [[ -s $S_TLS/ca.pem && -s $S_TLS/server.pem && -s $S_TLS/server.key ]] &&
+    openssl x509 -in "$S_TLS/server.pem" -noout -checkend 86400 >/dev/null 2>&1; then
+    return 0
+  fi
+  command -v openssl >/dev/null || {
+    _stack_fail "openssl is needed to make the stack's TLS certificates (apt-get install openssl)"
+    return 1
+  }
+  local work
+  work=$(mktemp -d "$S_DIR/.tls.XXXXXX") || return 1
+  # EC P-256 keys: made in milliseconds (RSA would add seconds to a start).
+  cat >"$work/openssl.cnf" <<'CNF' || return 1
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca_ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server_ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+  local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -noenc)
+  if ! (cd "$work" &&
+    openssl req -config openssl.cnf -x509 -new "${ec[@]}" -keyout ca.key -out ca.pem \
+      -days 3650 -subj "/CN=Warren private stack CA $S_HASH" -extensions ca_ext &&
+    openssl req -config openssl.cnf -x509 -new "${ec[@]}" -keyout server.key -out server.pem \
+      -CA ca.pem -CAkey ca.key -days 825 -subj "/CN=localhost" -extensions server_ext) \
+    >"$work/openssl.log" 2>&1; then
+    _stack_tail_log "$work/openssl.log"
+    rm -rf -- "$work"
+    _stack_fail "could not make the stack's TLS certificates with openssl (log above)"
+    return 1
+  fi
+  # The CA signs nothing else: its key goes (a new certificate means a new CA).
+  rm -f -- "$work/ca.key" "$work/openssl.cnf" "$work/openssl.log"
+  chmod 0755 "$work" || return 1
+  chmod 0644 "$work/ca.pem" "$work/server.pem" || return 1
+  chmod 0600 "$work/server.key" || return 1
+  rm -rf -- "$S_TLS"
+  mv -- "$work" "$S_TLS" || return 1
+  _stack_say "tls: made a CA and a server certificate for 127.0.0.1/localhost in $S_TLS"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -310,6 +399,19 @@ stack_start_postgres() {
     chown postgres:postgres "$S_PG_AREA" "$S_PG_SOCKDIR" || return 1
   fi
   chmod 0700 "$S_PG_AREA" "$S_PG_SOCKDIR" || return 1
+  # Postgres's own copies of the certificate and key: it must own the key, mode 0600, and
+  # may not be able to reach DIR at all.
+  if [[ -n $S_AMQPS_PORT ]]; then
+    _stack_tls_ensure || return 1
+    local owner=()
+    ((EUID == 0)) && owner=(-o postgres -g postgres)
+    if ! { install -d -m 0700 "${owner[@]}" "$S_PG_AREA/tls" &&
+      install -m 0644 "${owner[@]}" "$S_TLS/server.pem" "$S_PG_AREA/tls/server.pem" &&
+      install -m 0600 "${owner[@]}" "$S_TLS/server.key" "$S_PG_AREA/tls/server.key"; }; then
+      _stack_fail "postgres: cannot install the TLS certificate in $S_PG_AREA/tls"
+      return 1
+    fi
+  fi
 
   if [[ ! -f $S_PGDATA/PG_VERSION ]]; then
     rm -rf -- "$S_PGDATA"
@@ -334,6 +436,11 @@ stack_start_postgres() {
     echo "fsync = on                # durable defaults: a stop/start loses no committed data"
     echo "synchronous_commit = on"
     echo "full_page_writes = on"
+    if [[ -n $S_AMQPS_PORT ]]; then
+      echo "ssl = on                  # TLS as well as plain connections (hostssl/host in pg_hba)"
+      echo "ssl_cert_file = '$S_PG_AREA/tls/server.pem'"
+      echo "ssl_key_file = '$S_PG_AREA/tls/server.key'"
+    fi
   } >"$S_PGDATA/warren.conf" || return 1
   if ((EUID == 0)); then chown postgres:postgres "$S_PGDATA/warren.conf"; fi
 
@@ -369,7 +476,8 @@ stack_start_postgres() {
       return 1
     }
   fi
-  _stack_say "postgres: started on 127.0.0.1:$S_PG_PORT (pid $pid) in $(_stack_secs_since "$t0") s"
+  _stack_say "postgres: started on 127.0.0.1:$S_PG_PORT${S_AMQPS_PORT:+ (plain and TLS)} (pid $pid)" \
+    "in $(_stack_secs_since "$t0") s"
 }
 
 stack_stop_postgres() {
@@ -470,6 +578,12 @@ _stack_rmq_launch() {
   _stack_check_port_free "$S_AMQP_PORT" "rabbitmq AMQP" || return 1
   _stack_check_port_free "$S_MGMT_PORT" "rabbitmq management" || return 1
   _stack_check_port_free "$S_DIST_PORT" "rabbitmq Erlang distribution" || return 1
+  if [[ -n $S_AMQPS_PORT ]]; then
+    _stack_check_port_free "$S_AMQPS_PORT" "rabbitmq AMQPS" || return 1
+    _stack_tls_ensure || return 1
+  else
+    _stack_say "note: $S_DIR was made before TLS support and runs without TLS (wipe it to get TLS)"
+  fi
   [[ -r $template ]] || { _stack_fail "missing template $template"; return 1; }
 
   mkdir -p "$S_RMQ/mnesia" "$S_RMQ/log" "$S_RMQ/home" "$S_RMQ/conf.d" || return 1
@@ -487,6 +601,15 @@ _stack_rmq_launch() {
     echo "listeners.tcp.default = 127.0.0.1:$S_AMQP_PORT"
     echo "management.tcp.port = $S_MGMT_PORT"
     echo "management.tcp.ip = 127.0.0.1"
+    if [[ -n $S_AMQPS_PORT ]]; then
+      # AMQP over TLS with the stack's certificate; clients are not asked for certificates.
+      echo "listeners.ssl.default = 127.0.0.1:$S_AMQPS_PORT"
+      echo "ssl_options.cacertfile = $S_TLS/ca.pem"
+      echo "ssl_options.certfile = $S_TLS/server.pem"
+      echo "ssl_options.keyfile = $S_TLS/server.key"
+      echo "ssl_options.verify = verify_none"
+      echo "ssl_options.fail_if_no_peer_cert = false"
+    fi
   } >"$S_RMQ/rabbitmq.conf" || return 1
   cp "$_STACK_REPO_ROOT/rabbitmq/enabled_plugins" "$S_RMQ/enabled_plugins" || return 1
   cp "$_STACK_REPO_ROOT/rabbitmq/advanced.config" "$S_RMQ/advanced.config" || return 1
@@ -531,8 +654,9 @@ _stack_rmq_await() {
     _stack_rmq_launch_failed "not ready after 90 s (or it exited)"
     return 1
   fi
-  _stack_say "rabbitmq: started on 127.0.0.1:$S_AMQP_PORT, management http://127.0.0.1:$S_MGMT_PORT" \
-    "(node $S_RABBITMQ_NODE, pid $pid) in $(_stack_secs_since "$_STACK_RMQ_T0") s"
+  _stack_say "rabbitmq: started on 127.0.0.1:$S_AMQP_PORT${S_AMQPS_PORT:+ (TLS on $S_AMQPS_PORT)}," \
+    "management http://127.0.0.1:$S_MGMT_PORT (node $S_RABBITMQ_NODE, pid $pid) in" \
+    "$(_stack_secs_since "$_STACK_RMQ_T0") s"
 }
 
 _stack_rmq_launch_failed() {
@@ -668,6 +792,6 @@ stack_wipe() {
   area=$S_PG_AREA
   if [[ $area == /var/tmp/warren-pg-* ]]; then rm -rf -- "$area"; fi
   rm -rf -- "$S_DIR/postgres" "$S_DIR/rabbitmq" "$S_DIR/postgres.pid" "$S_DIR/rabbitmq.pid" \
-    "$S_DIR/env" "$S_DIR/stack.env"
+    "$S_DIR/env" "$S_DIR/stack.env" "$S_DIR/tls"
   _stack_say "stack: wiped $S_DIR"
 }

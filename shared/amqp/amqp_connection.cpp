@@ -22,7 +22,9 @@
 #include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -229,12 +231,44 @@ ParsedUrl parse_url(const std::string& url) {
   return parsed;
 }
 
-// Sets up certificate checks on an amqps socket. rabbitmq-c verifies the peer and host name by
-// default but loads no CA at all, so without a cacertfile we load the system's (OpenSSL's
-// default paths, which also honour SSL_CERT_FILE / SSL_CERT_DIR).
+// Why the last certificate verification on this thread failed (OpenSSL's words), for the
+// error message: rabbitmq-c only says "SSL peer cert verification failed". Connections are
+// opened synchronously on the calling thread, which is also where OpenSSL verifies.
+thread_local std::string tls_verify_error;
+
+int remember_verify_error(int ok, X509_STORE_CTX* store) {
+  if (ok == 0 && tls_verify_error.empty()) {
+    tls_verify_error = X509_verify_cert_error_string(X509_STORE_CTX_get_error(store));
+  }
+  return ok;  // the verification's own verdict, unchanged
+}
+
+// Sets up certificate checks on an amqps socket. rabbitmq-c verifies the peer by default but
+// loads no CA at all, so without a cacertfile we load the system's (OpenSSL's default paths,
+// which also honour SSL_CERT_FILE / SSL_CERT_DIR).
 void configure_tls(amqp_socket_t* socket, const ParsedUrl& url) {
+  auto* context = static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
+  if (context == nullptr) throw AmqpError("no TLS context for " + url.display(), true);
   amqp_ssl_socket_set_verify_peer(socket, url.verify ? 1 : 0);
-  amqp_ssl_socket_set_verify_hostname(socket, url.verify ? 1 : 0);
+  // The host name is checked by OpenSSL while it verifies the chain, not by rabbitmq-c: 0.11
+  // matches the URL's host against DNS names only, so "amqps://10.0.0.5/" (or 127.0.0.1) was
+  // refused ("SSL hostname verification failed") even with a certificate made for that
+  // address (subjectAltName IP:10.0.0.5). OpenSSL compares an IP address with the IP entries
+  // and a name with the DNS ones (RFC 6125); a mismatch fails the verification, which
+  // rabbitmq-c checks (SSL_get_verify_result) before any AMQP byte, credentials included, is
+  // sent.
+  amqp_ssl_socket_set_verify_hostname(socket, 0);
+  if (url.verify) {
+    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(context);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    const bool is_ip = X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str()) == 1;
+    if (!is_ip && X509_VERIFY_PARAM_set1_host(param, url.host.c_str(), 0) != 1) {
+      throw AmqpError("cannot set up host name verification for " + url.display(), true);
+    }
+    // SSL_VERIFY_NONE is rabbitmq-c's mode (it checks the result after the handshake); the
+    // callback only keeps the reason for the message.
+    SSL_CTX_set_verify(context, SSL_VERIFY_NONE, remember_verify_error);
+  }
   if (!url.cacertfile.empty()) {
     if (amqp_ssl_socket_set_cacert(socket, url.cacertfile.c_str()) != AMQP_STATUS_OK) {
       throw AmqpError(
@@ -242,8 +276,7 @@ void configure_tls(amqp_socket_t* socket, const ParsedUrl& url) {
           true);
     }
   } else {
-    auto* context = static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
-    if (context == nullptr || SSL_CTX_set_default_verify_paths(context) != 1) {
+    if (SSL_CTX_set_default_verify_paths(context) != 1) {
       throw AmqpError("cannot load the system CA certificates for " + url.display(), true);
     }
   }
@@ -762,6 +795,8 @@ AmqpConnection AmqpConnection::open(const std::string& url, const std::string& c
   if (parsed.ssl) configure_tls(socket, parsed);
 
   timeval connect_timeout = to_timeval(parsed.connect_timeout);
+  tls_verify_error.clear();
+  ERR_clear_error();
   if (int status =
           amqp_socket_open_noblock(socket, parsed.host.c_str(), parsed.port, &connect_timeout);
       status != AMQP_STATUS_OK) {
@@ -771,6 +806,23 @@ AmqpConnection AmqpConnection::open(const std::string& url, const std::string& c
     if (status == AMQP_STATUS_TIMEOUT) {
       why += " after " + std::to_string(parsed.connect_timeout.count()) + " ms";
     }
+    if (status == AMQP_STATUS_SSL_PEER_VERIFY_FAILED) {
+      // The broker's certificate is not trusted (or not for this host): say which check failed
+      // and against which CAs, and never retry in plaintext.
+      why = "TLS certificate verification failed: " +
+            (tls_verify_error.empty() ? std::string("no certificate") : tls_verify_error) +
+            " (trusting " +
+            (parsed.cacertfile.empty() ? std::string("the system's CA certificates")
+                                       : "cacertfile " + in_quotes(parsed.cacertfile)) +
+            ")";
+    } else if (status == AMQP_STATUS_SSL_CONNECTION_FAILED || status == AMQP_STATUS_SSL_ERROR) {
+      // OpenSSL's reason, e.g. "wrong version number" for an amqps:// URL on a plain port.
+      if (const unsigned long error = ERR_peek_last_error(); error != 0) {
+        const char* reason = ERR_reason_error_string(error);
+        if (reason != nullptr) why += std::string(": ") + reason;
+      }
+    }
+    ERR_clear_error();
     throw AmqpError("cannot connect to " + display + ": " + why, true);
   }
 
