@@ -5,7 +5,13 @@ if(WARREN_WERROR)
   target_compile_options(warren_options INTERFACE -Werror)
 endif()
 if(WARREN_SANITIZE)
-  target_compile_options(warren_options INTERFACE -fsanitize=${WARREN_SANITIZE} -fno-omit-frame-pointer)
+  # -g1 (after the build type's -g, so it wins): sanitizer reports need line numbers, not full
+  # debug info, which is much of the compile time.
+  # -Wno-maybe-uninitialized: instrumented code makes gcc 12 warn inside libstdc++'s <regex>
+  # (std::function in _State's move constructor), a false positive; the GCC manual warns that
+  # sanitizers raise the rate of exactly this warning. The plain build keeps it on.
+  target_compile_options(warren_options INTERFACE -fsanitize=${WARREN_SANITIZE} -fno-omit-frame-pointer
+                                                  -g1 -Wno-maybe-uninitialized)
   target_link_options(warren_options INTERFACE -fsanitize=${WARREN_SANITIZE})
 endif()
 

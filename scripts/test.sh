@@ -28,6 +28,11 @@
 #
 # Exits non-zero if any step or test fails. WARREN_BUILD_DIR (default build) changes the
 # build directory.
+#
+# Sanitizers: WARREN_SANITIZE=address,undefined (or thread) builds with them into build-asan
+# (build-tsan) instead and runs the same suites with every Warren process sanitized: a report
+# makes the process exit non-zero, which fails its test (tests check exit statuses). Run
+# `WARREN_SANITIZE=address,undefined scripts/test.sh -LE chaos` by hand (not yet in .ci/run).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,7 +40,20 @@ cd "$ROOT"
 # shellcheck source-path=SCRIPTDIR source=lib/stack.sh
 source "$ROOT/scripts/lib/stack.sh"
 
-BUILD_DIR=${WARREN_BUILD_DIR:-build}
+SANITIZE=${WARREN_SANITIZE:-}
+case $SANITIZE in
+  '') DEFAULT_BUILD_DIR=build ;;
+  address,undefined) DEFAULT_BUILD_DIR=build-asan ;;
+  thread) DEFAULT_BUILD_DIR=build-tsan ;;
+  *) echo "test.sh: WARREN_SANITIZE is address,undefined or thread, not '$SANITIZE'" >&2; exit 2 ;;
+esac
+BUILD_DIR=${WARREN_BUILD_DIR:-$DEFAULT_BUILD_DIR}
+# Read by the sanitizer runtimes of every test binary and every Warren process they start.
+# halt_on_error: the first report ends the process with a failure, so no report goes unseen.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_stack_use_after_return=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/sanitizers/lsan.supp}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 STACK_DIR=$ROOT/.run-test
 export WARREN_STACK_PG_PORT=${WARREN_STACK_PG_PORT:-55442}
 export WARREN_STACK_AMQP_PORT=${WARREN_STACK_AMQP_PORT:-56721}
@@ -84,7 +102,13 @@ phase "install-deps"
 scripts/install-deps.sh
 
 phase "configure"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARREN_WERROR=ON
+# ccache keeps rebuilds short, also in a fresh clone elsewhere (CI clones main anew each time):
+# paths are hashed relative to the clone (BASEDIR, NOHASHDIR), and the sloppiness lets it cache
+# compilations that use the precompiled headers.
+export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=true
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARREN_WERROR=ON \
+  -DWARREN_SANITIZE="$SANITIZE" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 
 phase "build"
 cmake --build "$BUILD_DIR"
