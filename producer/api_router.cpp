@@ -55,9 +55,14 @@ std::optional<Problem> problem_for_status(int status, std::size_t max_body_bytes
   }
 }
 
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), ::tolower);
-  return text;
+// The request's media type, lower case, without parameters: "application/json" for
+// "Application/JSON; charset=utf-8".
+std::string media_type(const httplib::Request& request) {
+  std::string type = request.get_header_value("Content-Type");
+  std::transform(type.begin(), type.end(), type.begin(), ::tolower);
+  type = type.substr(0, type.find(';'));
+  type.erase(type.find_last_not_of(" \t") + 1);
+  return type;
 }
 
 // Answers from the request's head, leaving its body unread: the connection must close, else the
@@ -89,11 +94,9 @@ std::string request_id_for(const httplib::Request& request) {
 }
 
 void require_json_content_type(const httplib::Request& request) {
-  std::string type = request.get_header_value("Content-Type");
-  std::transform(type.begin(), type.end(), type.begin(), ::tolower);
-  type = type.substr(0, type.find(';'));
-  type.erase(type.find_last_not_of(" \t") + 1);
-  if (type != "application/json") throw ProblemError(unsupported_media_type_problem());
+  if (media_type(request) != "application/json") {
+    throw ProblemError(unsupported_media_type_problem());
+  }
 }
 
 ApiRouter::ApiRouter(const ApiAuthenticator& auth, ProducerMetrics& metrics,
@@ -185,7 +188,7 @@ void ApiRouter::install(httplib::Server& server) {
     // multipart one without a boundary 400, a multipart body left request.body empty); no route
     // takes either.
     if (expects_body(req.method)) {
-      const auto type = lower(req.get_header_value("Content-Type"));
+      const auto type = media_type(req);
       if (type.rfind("application/x-www-form-urlencoded", 0) == 0 ||
           type.rfind("multipart/form-data", 0) == 0) {
         return refuse_unread(res, unsupported_media_type_problem());

@@ -55,17 +55,6 @@ std::optional<int> budget_field(const json& body) {
   return value.get<int>();
 }
 
-// Postgres jsonb cannot hold NUL ("\u0000"): such a payload is bad input, not a failed UPDATE.
-bool has_nul(const json& value) {
-  if (value.is_string()) return value.get_ref<const std::string&>().find('\0') != std::string::npos;
-  // (items() of a number or boolean is that value itself: recursing on it never ends.)
-  if (!value.is_structured()) return false;
-  for (const auto& [key, item] : value.items()) {
-    if ((value.is_object() && key.find('\0') != std::string::npos) || has_nul(item)) return true;
-  }
-  return false;
-}
-
 void only_keys(const json& body, const std::set<std::string>& allowed) {
   for (const auto& [key, value] : body.items()) {
     if (allowed.count(key) == 0) bad(is_clean_text(key) ? key : "body", "is not a known field");
@@ -187,7 +176,7 @@ void DeadLettersApi::requeue_one(RequestContext& context) {
   options.max_attempts = budget_field(body);
   if (body.contains("payload")) {
     if (!body["payload"].is_object()) bad("payload", "must be a JSON object");
-    if (has_nul(body["payload"])) bad("payload", "must not contain NUL characters (\\u0000)");
+    if (json_has_nul(body["payload"])) bad("payload", "must not contain NUL characters (\\u0000)");
     options.payload = body["payload"];
   }
   const db::DeadLetterAction action{context.caller.name, text_field(body, "reason"), std::nullopt};

@@ -89,21 +89,6 @@ bool has_nul(std::string_view text) {
   return text.find('\0') != std::string_view::npos;
 }
 
-bool json_has_nul(const json& value) {
-  if (value.is_string()) return has_nul(value.get_ref<const std::string&>());
-  if (value.is_object()) {
-    for (const auto& [key, item] : value.items()) {
-      if (has_nul(key) || json_has_nul(item)) return true;
-    }
-  }
-  if (value.is_array()) {
-    for (const auto& item : value) {
-      if (json_has_nul(item)) return true;
-    }
-  }
-  return false;
-}
-
 const std::vector<std::string>& known_fields() {
   static const std::vector<std::string> fields{
       "type",     "payload", "queue",   "max_attempts",    "timeout_ms",
@@ -170,6 +155,21 @@ void check_metadata(const json& value, Checker& check, JobRequest& job) {
 }
 
 }  // namespace
+
+bool json_has_nul(const json& value) {
+  if (value.is_string()) return has_nul(value.get_ref<const std::string&>());
+  if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      if (has_nul(key) || json_has_nul(item)) return true;
+    }
+  }
+  if (value.is_array()) {
+    for (const auto& item : value) {
+      if (json_has_nul(item)) return true;
+    }
+  }
+  return false;
+}
 
 bool is_clean_text(std::string_view text) {
   // Well-formed UTF-8 per RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF.

@@ -58,6 +58,9 @@ JobValidation validate_job_request(
 // True for well-formed UTF-8 without NUL: text Postgres can store and JSON can carry.
 bool is_clean_text(std::string_view text);
 
+// True when a string or key anywhere in `value` holds NUL ("\u0000"), which jsonb cannot store.
+bool json_has_nul(const nlohmann::json& value);
+
 // Throws ProblemError (400 before 422) when the validation refused the job.
 JobRequest require_valid(JobValidation validation);
 

@@ -21,7 +21,6 @@
 #include "chaos/warren_cluster.h"
 #include "chaos/workload.h"
 #include "shared/amqp/amqp_connection.h"
-#include "shared/topology.h"
 #include "support/test_stack.h"
 
 namespace {
@@ -117,15 +116,6 @@ bool wait_until_quiet(const SoakStateReader& reader, std::int64_t poison_expecte
   return false;
 }
 
-// A passed soak leaves nothing behind on the shared broker: its queues and exchanges go (the
-// database goes with TestDatabase). A failed one keeps everything for the post-mortem.
-void delete_topology(const ClusterSettings& settings) {
-  auto broker = amqp::AmqpConnection::open(settings.amqp_url, "chaos soak cleanup");
-  const auto topology = build_topology(settings.prefix, settings.queues, 20);
-  for (const auto& queue : topology.queues) broker.delete_queue(queue.name);
-  for (const auto& exchange : topology.exchanges) broker.delete_exchange(exchange.name);
-}
-
 int run(const Options& options) {
   test::TestDatabase database;
   const std::string prefix = "chaos" + test::random_suffix();
@@ -208,7 +198,10 @@ int run(const Options& options) {
     return 1;
   }
   std::filesystem::remove_all(run_dir);
-  delete_topology(settings);
+  // A passed soak leaves nothing on the shared broker (the database goes with TestDatabase);
+  // a failed one keeps everything for the post-mortem.
+  auto broker = amqp::AmqpConnection::open(settings.amqp_url, "chaos soak cleanup");
+  test::delete_topology(broker, settings.prefix, settings.queues);
   std::printf("\nwarren-chaos: every invariant held (seed %llu)\n",
               static_cast<unsigned long long>(options.seed));
   return 0;

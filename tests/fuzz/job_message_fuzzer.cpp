@@ -43,6 +43,7 @@
 
 #include "consumer/dead_letter_decoder.h"
 #include "fuzz_check.h"
+#include "fuzz_oracles.h"
 #include "shared/amqp/field_table.h"
 #include "shared/amqp/message.h"
 #include "shared/job_message.h"
@@ -210,15 +211,7 @@ warren::amqp::Delivery read_delivery(std::string_view input) {
 
 // ---- Invariants ----------------------------------------------------------------------------
 
-bool is_name(std::string_view text, std::string_view extra) {
-  if (text.empty() || text.size() > 64) return false;
-  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!lower_or_digit(text[0])) return false;
-  for (char c : text.substr(1)) {
-    if (!lower_or_digit(c) && extra.find(c) == std::string_view::npos) return false;
-  }
-  return true;
-}
+using warren::fuzz::is_name;
 
 bool same_job(const warren::JobMessage& a, const warren::JobMessage& b) {
   return a.id == b.id && a.type == b.type && a.queue == b.queue &&

@@ -34,6 +34,7 @@
 #include <string_view>
 
 #include "fuzz_check.h"
+#include "fuzz_oracles.h"
 #include "shared/config.h"
 #include "shared/job_request.h"
 #include "shared/problem.h"
@@ -79,32 +80,19 @@ bool has_nul(std::string_view text) {
   return text.find('\0') != std::string_view::npos;
 }
 
+// Written another way than the validator's json_has_nul (one walk over the flattened leaves,
+// whose JSON-pointer paths carry every key), so the oracle does not share its implementation.
 bool json_has_nul(const json& value) {
-  if (value.is_string()) return has_nul(value.get_ref<const std::string&>());
-  if (value.is_object()) {
-    for (const auto& [key, item] : value.items()) {
-      if (has_nul(key) || json_has_nul(item)) return true;
-    }
-  }
-  if (value.is_array()) {
-    for (const auto& item : value) {
-      if (json_has_nul(item)) return true;
+  const json leaves = value.flatten();  // named: items() of a temporary would dangle
+  for (const auto& [path, leaf] : leaves.items()) {
+    if (has_nul(path) || (leaf.is_string() && has_nul(leaf.get_ref<const std::string&>()))) {
+      return true;
     }
   }
   return false;
 }
 
-// ^[a-z0-9][a-z0-9<extra>]{0,63}$ without std::regex, so the oracle does not share the
-// validator's implementation.
-bool is_name(std::string_view text, std::string_view extra) {
-  if (text.empty() || text.size() > 64) return false;
-  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!lower_or_digit(text[0])) return false;
-  for (char c : text.substr(1)) {
-    if (!lower_or_digit(c) && extra.find(c) == std::string_view::npos) return false;
-  }
-  return true;
-}
+using warren::fuzz::is_name;
 
 // RFC 3339 with all nine fraction digits, so a time survives the round trip exactly
 // (format_rfc3339_ms keeps milliseconds only).

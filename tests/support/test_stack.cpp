@@ -50,6 +50,13 @@ std::string random_suffix() {
   return buffer;
 }
 
+void delete_topology(amqp::AmqpConnection& broker, const std::string& prefix,
+                     const std::vector<std::string>& queues) {
+  const auto topology = build_topology(prefix, queues, 20);
+  for (const auto& queue : topology.queues) broker.delete_queue(queue.name);
+  for (const auto& exchange : topology.exchanges) broker.delete_exchange(exchange.name);
+}
+
 void stack_command(const std::string& action) {
   auto result = run_command(test_env("WARREN_TEST_STACK_SCRIPT"),
                             {action, test_env("WARREN_TEST_STACK_DIR")});
@@ -196,9 +203,7 @@ void IntegrationTest::TearDown() {
   }
   try {
     auto connection = broker();
-    const auto topology = build_topology(prefix_, queues_, 20);
-    for (const auto& q : topology.queues) connection.delete_queue(q.name);
-    for (const auto& e : topology.exchanges) connection.delete_exchange(e.name);
+    delete_topology(connection, prefix_, queues_);
   } catch (const std::exception&) {
     // Broker down after a failed outage test: its queues die with the wiped stack.
   }

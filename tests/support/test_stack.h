@@ -32,6 +32,11 @@ std::string random_suffix();
 // Stops and starts the test servers, as an outage would (scripts/stack.sh, by PID).
 void stack_command(const std::string& action);
 
+// Deletes the queues and exchanges of the topology Warren declares for `prefix` and `queues`
+// (with the default 20 delay levels), so a test leaves nothing on the shared broker.
+void delete_topology(amqp::AmqpConnection& broker, const std::string& prefix,
+                     const std::vector<std::string>& queues);
+
 // Polls `condition` until it holds or `timeout` passes; returns whether it held.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds every = std::chrono::milliseconds(50));
