@@ -144,6 +144,9 @@ void ApiRouter::install(httplib::Server& server) {
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     request_started = std::chrono::steady_clock::now();
     res.set_header("X-Request-Id", request_id_for(req));
+    if (req.path.size() > kMaxPathBytes) {
+      return refuse_unread(res, *problem_for_status(414, max_body_bytes_));
+    }
     // httplib 0.11 enforces the body limit only on Content-Length bodies: a chunked body is read
     // whole whatever its size, and a compressed one is inflated without limit. Refuse both
     // before the body is read (and close the connection: the unread body is still on it).
@@ -269,6 +272,7 @@ std::string ApiRouter::label_for(const httplib::Request& request) const {
   static const std::set<std::string> known_methods{"GET",   "HEAD",   "POST",   "PUT",
                                                    "PATCH", "DELETE", "OPTIONS"};
   const std::string method = known_methods.count(request.method) ? request.method : "OTHER";
+  if (request.path.size() > kMaxPathBytes) return method + " unmatched";  // no regex on it
   for (const auto& [pattern, path] : labels_) {
     if (std::regex_match(request.path, pattern)) return method + " " + path;
   }

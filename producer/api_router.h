@@ -27,6 +27,12 @@ namespace warren {
 // unread (the pre-routing hook of ApiRouter::install), and the connection closed.
 inline constexpr std::size_t kBodyReadSlack = 64 * 1024;
 
+// The longest request path a route regex is run on (the query string is not part of it). The
+// longest real path is about 80 bytes; libstdc++'s std::regex recurses once or more per
+// character, and an 8000-byte path (httplib's own limit is 8 KiB) overflowed a thread's stack
+// under ASan, and would without it on threads with smaller stacks. Longer paths are 414.
+inline constexpr std::size_t kMaxPathBytes = 2048;
+
 struct RequestContext {
   const httplib::Request& request;
   httplib::Response& response;

@@ -68,8 +68,13 @@ TEST_F(Tools, SigtermBeforeListeningStillStopsTheProducer) {
   ChildProcess producer(
       binary("warren-producer"), {}, env,
       test_env("WARREN_TEST_STACK_DIR") + "/producer-early-term-" + prefix_ + ".log");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ::kill(producer.pid(), SIGTERM);  // while it waits for the schema
+  // Signalled once it says it waits (a fixed sleep raced start-up under ASan: a SIGTERM before
+  // the signal mask is set is the default one, exit 143).
+  ASSERT_TRUE(
+      wait_until([&] { return producer.log().find("waiting before start") != std::string::npos; },
+                 std::chrono::seconds(15)))
+      << producer.log();
+  ::kill(producer.pid(), SIGTERM);
   ASSERT_EQ(warrenctl({"migrate"}).exit_code, 0);
   EXPECT_TRUE(wait_until([&] { return !producer.running(); }, std::chrono::seconds(10)))
       << producer.log();
