@@ -31,8 +31,8 @@
 #
 # Sanitizers: WARREN_SANITIZE=address,undefined (or thread) builds with them into build-asan
 # (build-tsan) instead and runs the same suites with every Warren process sanitized: a report
-# makes the process exit non-zero, which fails its test (tests check exit statuses). Run
-# `WARREN_SANITIZE=address,undefined scripts/test.sh -LE chaos` by hand (not yet in .ci/run).
+# makes the process exit non-zero, which fails its test (tests check exit statuses).
+# `WARREN_SANITIZE=address,undefined scripts/test.sh -LE chaos` is the second step of .ci/run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
