@@ -150,7 +150,7 @@ run_suite() { # PHASE-NAME CTEST-LABEL [extra ctest arguments]
     failed=1
   fi
 }
-run_suite "unit tests" unit "$@"
+run_suite "unit tests" unit --parallel "$(nproc)" "$@"  # pure logic: safe to run side by side
 run_suite "integration tests" integration "$@"
 run_suite "chaos soak (short)" chaos "$@"
 
