@@ -11,8 +11,9 @@
 #      WARREN_STACK_MGMT_PORT (56731) WARREN_STACK_DIST_PORT (56741)
 #      WARREN_STACK_AMQPS_PORT (56751)
 # 4. runs the unit tests (ctest -L unit), the integration tests (ctest -L integration) and the
-#    chaos soak's short form (ctest -L chaos, about 3 minutes; tests/chaos/), passing the extra
-#    arguments to each (`scripts/test.sh -LE chaos` skips the soak). The tests find the
+#    chaos soak's short form (ctest -L chaos, about 3 minutes; tests/chaos/) and the benchmark
+#    suite at its tiny size (ctest -L bench, under a minute; bench/), passing the extra
+#    arguments to each (`scripts/test.sh -LE 'chaos|bench'` skips both). The tests find the
 #    servers through
 #      WARREN_TEST_DATABASE_URL             the warren role (CREATEDB) on database warren
 #      WARREN_TEST_AMQP_URL                 amqp://guest:guest@127.0.0.1:PORT/%2f
@@ -32,7 +33,8 @@
 # Sanitizers: WARREN_SANITIZE=address,undefined (or thread) builds with them into build-asan
 # (build-tsan) instead and runs the same suites with every Warren process sanitized: a report
 # makes the process exit non-zero, which fails its test (tests check exit statuses).
-# `WARREN_SANITIZE=address,undefined scripts/test.sh -LE chaos` is the second step of .ci/run.
+# `WARREN_SANITIZE=address,undefined scripts/test.sh -LE 'chaos|bench'` is the second step of
+# .ci/run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -120,21 +122,7 @@ STACK_STARTED=1
 stack_wipe "$STACK_DIR"
 rm -rf -- "$STACK_DIR"
 stack_start "$STACK_DIR"
-export WARREN_TEST_DATABASE_URL WARREN_TEST_AMQP_URL WARREN_TEST_RABBITMQ_MANAGEMENT_URL
-# (read in subshells: the tests get only the WARREN_TEST_* names, not WARREN_DATABASE_URL...)
-# shellcheck source=/dev/null
-WARREN_TEST_DATABASE_URL=$(source "$STACK_DIR/env" && echo "$WARREN_DATABASE_URL")
-# shellcheck source=/dev/null
-WARREN_TEST_AMQP_URL=$(source "$STACK_DIR/env" && echo "$WARREN_AMQP_URL")
-# shellcheck source=/dev/null
-WARREN_TEST_RABBITMQ_MANAGEMENT_URL=$(source "$STACK_DIR/env" && echo "$WARREN_RABBITMQ_MANAGEMENT_URL")
-export WARREN_TEST_AMQPS_PORT WARREN_TEST_TLS_CA
-# shellcheck source=/dev/null
-WARREN_TEST_AMQPS_PORT=$(source "$STACK_DIR/env" && echo "$WARREN_STACK_AMQPS_PORT")
-# shellcheck source=/dev/null
-WARREN_TEST_TLS_CA=$(source "$STACK_DIR/env" && echo "$WARREN_STACK_TLS_CA")
-export WARREN_TEST_STACK_DIR=$STACK_DIR
-export WARREN_TEST_STACK_SCRIPT=$ROOT/scripts/stack.sh
+stack_export_test_env "$STACK_DIR"
 echo "WARREN_TEST_DATABASE_URL=$WARREN_TEST_DATABASE_URL" >&2
 echo "WARREN_TEST_AMQP_URL=$WARREN_TEST_AMQP_URL" >&2
 echo "WARREN_TEST_RABBITMQ_MANAGEMENT_URL=$WARREN_TEST_RABBITMQ_MANAGEMENT_URL" >&2
@@ -165,6 +153,7 @@ run_suite() { # PHASE-NAME CTEST-LABEL [extra ctest arguments]
 run_suite "unit tests" unit --parallel "$(nproc)" "$@"  # pure logic: safe to run side by side
 run_suite "integration tests" integration "$@"
 run_suite "chaos soak (short)" chaos "$@"
+run_suite "benchmark (tiny)" bench "$@"  # proves bench/ works; no threshold (scripts/bench.sh)
 if ((suites_run == 0)); then
   echo "test.sh: the arguments $* select no test at all" >&2
   failed=1

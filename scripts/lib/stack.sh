@@ -784,6 +784,50 @@ stack_status() {
 
 # Stop both servers and delete everything this library created in DIR (and the /var/tmp
 # area when Postgres lives there). Other files in DIR are left alone.
+# Exports the WARREN_TEST_* variables through which the tests, the chaos soak and the benchmark
+# find the (started) stack in DIR: WARREN_TEST_DATABASE_URL, _AMQP_URL, _RABBITMQ_MANAGEMENT_URL,
+# _AMQPS_PORT, _TLS_CA, _STACK_DIR and _STACK_SCRIPT (scripts/stack.sh, to stop and start one
+# server). Read in subshells: the caller gets only these names, not WARREN_DATABASE_URL...
+stack_export_test_env() {
+  local env_file=$1/env
+  # shellcheck source=/dev/null
+  WARREN_TEST_DATABASE_URL=$(source "$env_file" && echo "$WARREN_DATABASE_URL")
+  # shellcheck source=/dev/null
+  WARREN_TEST_AMQP_URL=$(source "$env_file" && echo "$WARREN_AMQP_URL")
+  # shellcheck source=/dev/null
+  WARREN_TEST_RABBITMQ_MANAGEMENT_URL=$(source "$env_file" && echo "$WARREN_RABBITMQ_MANAGEMENT_URL")
+  # shellcheck source=/dev/null
+  WARREN_TEST_AMQPS_PORT=$(source "$env_file" && echo "${WARREN_STACK_AMQPS_PORT:-}")
+  # shellcheck source=/dev/null
+  WARREN_TEST_TLS_CA=$(source "$env_file" && echo "${WARREN_STACK_TLS_CA:-}")
+  WARREN_TEST_STACK_DIR=$(cd "$1" && pwd)
+  WARREN_TEST_STACK_SCRIPT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/stack.sh
+  export WARREN_TEST_DATABASE_URL WARREN_TEST_AMQP_URL WARREN_TEST_RABBITMQ_MANAGEMENT_URL \
+    WARREN_TEST_AMQPS_PORT WARREN_TEST_TLS_CA WARREN_TEST_STACK_DIR WARREN_TEST_STACK_SCRIPT
+}
+
+# For scripts that own a throwaway stack (chaos.sh, bench.sh): wipes DIR, starts a fresh stack
+# there, exports its WARREN_TEST_* variables, and stops it by PID when the script exits, also
+# on failure or Ctrl-C (the script's exit status is kept, or 1 if stopping failed).
+stack_start_private() {
+  _STACK_PRIVATE_DIR=$1
+  trap _stack_private_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  stack_wipe "$1"
+  rm -rf -- "$1"
+  stack_start "$1"
+  stack_export_test_env "$1"
+}
+
+# shellcheck disable=SC2317  # (called by the EXIT trap)
+_stack_private_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stack_stop "$_STACK_PRIVATE_DIR" || rc=1
+  exit "$rc"
+}
+
 stack_wipe() {
   local rc=0 area=''
   stack_stop "$1" || return 1

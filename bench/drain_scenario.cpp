@@ -1,0 +1,93 @@
+// Scenario 2, drain (and the runs behind 6 memory and 7 scale): N noop jobs submitted through
+// POST /v1/jobs/batch, 1000 per request, to a producer and K consumers that are already
+// waiting; jobs/s from the first submit to the last `succeeded` row (the rows' finished_at,
+// written by the consumers' commits). Everything a job is promised happens on the way: the job
+// row and outbox row committed before the 202, the publish confirmed, the attempt claimed and
+// recorded, the ack after the commit.
+#include <algorithm>
+#include <cmath>
+
+#include "http_load.h"
+#include "job_bodies.h"
+#include "scenarios.h"
+#include "warren_deployment.h"
+
+namespace warren::bench {
+namespace {
+
+constexpr int kJobsPerBatch = 1000;
+constexpr int kSubmitConnections = 2;  // one per submit writer of the producer
+
+double seconds_since(std::chrono::system_clock::time_point start, double epoch_seconds) {
+  const double start_epoch = std::chrono::duration<double>(start.time_since_epoch()).count();
+  return epoch_seconds - start_epoch;
+}
+
+}  // namespace
+
+DrainRun run_drain(const BenchContext& context, int consumers, double floor_jobs_per_second) {
+  const int jobs = context.sizes.drain_jobs;
+  const auto bodies = batch_bodies(jobs, kJobsPerBatch, kNoopJob);
+  WarrenDeployment deployment(
+      context, DeploymentShape("drain-" + std::to_string(consumers) + "c", 1, consumers));
+  std::vector<double> consumer_cpu_before;
+  for (auto pid : deployment.consumer_pids()) {
+    consumer_cpu_before.push_back(process_usage(pid).cpu_seconds);
+  }
+  const double producer_cpu_before = process_usage(deployment.producer_pids()[0]).cpu_seconds;
+
+  const auto load = post_closed_loop(deployment.producer_port(), "/v1/jobs/batch", bodies,
+                                     kSubmitConnections, kJobsPerBatch);
+  const auto timeout = std::chrono::seconds(60 + jobs / 100);
+  const char* succeeded = "SELECT count(*) FROM jobs WHERE status = 'succeeded'";
+  if (!deployment.wait_for_count(succeeded, jobs, timeout)) {
+    throw std::runtime_error("drain: only " + std::to_string(deployment.query_number(succeeded)) +
+                             " of " + std::to_string(jobs) + " jobs succeeded within " +
+                             std::to_string(timeout.count()) + " s");
+  }
+  const double last_finished =
+      deployment.query_number("SELECT extract(epoch FROM max(finished_at)) FROM jobs");
+  const double seconds = seconds_since(load.started_at, last_finished);
+
+  DrainRun run;
+  run.consumers = consumers;
+  run.jobs_per_second = jobs / seconds;
+  double consumer_cpu = 0;
+  const auto pids = deployment.consumer_pids();
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    const auto usage = process_usage(pids[i]);
+    consumer_cpu += usage.cpu_seconds - consumer_cpu_before[i];
+    run.consumer_peak_rss_mib = std::max(run.consumer_peak_rss_mib, usage.peak_rss_mib);
+  }
+  const auto producer = process_usage(deployment.producer_pids()[0]);
+  run.producer_peak_rss_mib = producer.peak_rss_mib;
+  deployment.stop();
+
+  auto& r = run.result;
+  r.scenario = "2 drain";
+  r.setup = std::to_string(jobs) + " noop jobs in batches of " + std::to_string(kJobsPerBatch) +
+            " over " + std::to_string(kSubmitConnections) + " connections to 1 producer, " +
+            std::to_string(consumers) + " consumer(s) at their defaults.";
+  r.add("jobs/s (first submit -> last succeeded)", run.jobs_per_second, "jobs/s");
+  r.add("submit phase (all 202s)", load.accepted / load.seconds, "jobs/s");
+  r.add("ratio to floor", run.jobs_per_second / floor_jobs_per_second, "");
+  r.add("consumer CPU per 1000 jobs", 1000 * consumer_cpu / jobs, "s");
+  r.add("producer CPU per 1000 jobs", 1000 * (producer.cpu_seconds - producer_cpu_before) / jobs,
+        "s");
+  r.goal = "ratio to floor >= 0.75";
+  r.goal_met = run.jobs_per_second / floor_jobs_per_second >= 0.75;
+  return run;
+}
+
+ScenarioResult scale_result(const std::vector<DrainRun>& drains) {
+  ScenarioResult r;
+  r.scenario = "7 scale";
+  r.setup = "the drain of (2) with 1, 2, 4... consumer processes, each its own run.";
+  for (const auto& drain : drains) {
+    r.add(std::to_string(drain.consumers) + (drain.consumers == 1 ? " consumer" : " consumers"),
+          drain.jobs_per_second, "jobs/s");
+  }
+  return r;
+}
+
+}  // namespace warren::bench

@@ -1,0 +1,52 @@
+// Scenario 4, latency: a steady rate of single submissions (an open loop: requests leave on
+// schedule whatever the earlier ones did) to a producer and 2 consumers; per job, the time from
+// submit (the job's created_at, stamped by the producer on arrival) to `succeeded` (its
+// finished_at, stamped by the consumer), read from the rows.
+#include "http_load.h"
+#include "job_bodies.h"
+#include "scenarios.h"
+#include "warren_deployment.h"
+
+namespace warren::bench {
+namespace {
+
+constexpr int kConnections = 32;
+
+std::string percentile_sql(double q) {
+  return "SELECT percentile_cont(" + std::to_string(q) +
+         ") WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at) * 1000) FROM jobs";
+}
+
+}  // namespace
+
+ScenarioResult run_latency(const BenchContext& context) {
+  const int rate = context.sizes.latency_rate;
+  const int jobs = rate * context.sizes.latency_seconds;
+  const auto bodies = single_job_bodies(jobs, kNoopJob);
+  WarrenDeployment deployment(context, DeploymentShape("latency", 1, 2));
+  const auto load = post_paced(deployment.producer_port(), bodies, rate, kConnections);
+  const char* succeeded = "SELECT count(*) FROM jobs WHERE status = 'succeeded'";
+  if (!deployment.wait_for_count(succeeded, jobs, std::chrono::seconds(120))) {
+    throw std::runtime_error("latency: not every job succeeded within 120 s of the last submit");
+  }
+  const double p50 = deployment.query_number(percentile_sql(0.50));
+  const double p99 = deployment.query_number(percentile_sql(0.99));
+  const double max = deployment.query_number(percentile_sql(1.0));
+  deployment.stop();
+
+  ScenarioResult r;
+  r.scenario = "4 latency";
+  r.setup = std::to_string(rate) + " noop jobs/s for " +
+            std::to_string(context.sizes.latency_seconds) + " s (single POSTs over " +
+            std::to_string(kConnections) + " connections), 1 producer, 2 consumers.";
+  r.add("offered rate achieved", load.accepted / load.seconds, "jobs/s");
+  r.add("submit -> succeeded p50", p50, "ms");
+  r.add("submit -> succeeded p99", p99, "ms");
+  r.add("submit -> succeeded max", max, "ms");
+  r.add("submit request p99", quantile(load.latencies_ms, 0.99), "ms");
+  r.goal = "p50 <= 15 ms, p99 <= 60 ms";
+  r.goal_met = p50 <= 15 && p99 <= 60;
+  return r;
+}
+
+}  // namespace warren::bench

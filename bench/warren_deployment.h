@@ -1,0 +1,81 @@
+// One Warren deployment for one scenario: a fresh database, a fresh AMQP prefix, producers and
+// consumers as real processes (the release binaries, with the settings a user gets by default
+// unless the scenario says otherwise), and what the scenarios read from it: the job rows, and
+// each process's CPU time and peak memory from /proc.
+//
+// Everything is removed when the object goes away: processes stopped (SIGTERM, by PID), the
+// topology deleted, the database dropped.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "bench_context.h"
+#include "support/child_process.h"
+#include "support/test_stack.h"
+
+namespace warren::bench {
+
+struct DeploymentShape {
+  DeploymentShape(std::string name, int producers, int consumers)
+      : name(std::move(name)), producers(producers), consumers(consumers) {}
+
+  std::string name;  // for log files: <log_dir>/<name>-producer-0.log
+  int producers = 1;
+  int consumers = 2;
+  std::map<std::string, std::string> producer_env;  // on top of the common settings
+  std::map<std::string, std::string> consumer_env;
+};
+
+// From /proc/PID: the process's CPU time so far and its peak resident set.
+struct ProcessUsage {
+  double cpu_seconds = 0;   // user + system
+  double peak_rss_mib = 0;  // VmHWM
+};
+ProcessUsage process_usage(pid_t pid);
+
+class WarrenDeployment {
+ public:
+  WarrenDeployment(const BenchContext& context, DeploymentShape shape);
+  ~WarrenDeployment();
+  WarrenDeployment(const WarrenDeployment&) = delete;
+  WarrenDeployment& operator=(const WarrenDeployment&) = delete;
+
+  void start_consumers(int count);  // more consumers (started by the constructor: shape.consumers)
+
+  int producer_port(int index = 0) const { return producer_ports_.at(index); }
+  std::vector<pid_t> producer_pids() const;
+  std::vector<pid_t> consumer_pids() const;
+  const std::string& prefix() const { return prefix_; }
+
+  // One number from this deployment's database (the first column of the first row).
+  double query_number(const std::string& sql);
+  // Waits until `sql` (a count) reaches `target`; false on timeout. Polls every 50 ms.
+  bool wait_for_count(const std::string& sql, double target, std::chrono::seconds timeout);
+
+  // Graceful stop of every process (SIGTERM); throws naming the first that did not exit 0.
+  void stop();
+
+ private:
+  std::unique_ptr<test::ChildProcess> launch(const std::string& binary, const std::string& role,
+                                             int index, std::map<std::string, std::string> env);
+  std::map<std::string, std::string> common_env() const;
+
+  const BenchContext& context_;
+  DeploymentShape shape_;
+  test::TestDatabase database_;
+  std::string prefix_;
+  std::vector<int> producer_ports_;
+  std::vector<std::unique_ptr<test::ChildProcess>> producers_;
+  std::vector<std::unique_ptr<test::ChildProcess>> consumers_;
+  std::unique_ptr<pqxx::connection> sql_;
+  bool stopped_ = false;
+};
+
+}  // namespace warren::bench
