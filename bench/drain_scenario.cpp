@@ -23,6 +23,29 @@ double seconds_since(std::chrono::system_clock::time_point start, double epoch_s
   return epoch_seconds - start_epoch;
 }
 
+// Where the time went, from the processes' own metrics: how well the group commits and the
+// confirm batches filled up.
+struct Pipeline {
+  double claims_per_commit, outcomes_per_commit, commit_ms;
+  double jobs_per_submit_commit, messages_per_confirm_wait;
+};
+
+Pipeline read_pipeline(const WarrenDeployment& d) {
+  auto mean = [](double sum, double count) { return count > 0 ? sum / count : 0.0; };
+  const double commits = d.consumer_metric("warren_db_commit_seconds_count");
+  return {
+      .claims_per_commit =
+          mean(d.consumer_metric(R"(warren_db_batch_size_sum{kind="claims"})"), commits),
+      .outcomes_per_commit =
+          mean(d.consumer_metric(R"(warren_db_batch_size_sum{kind="outcomes"})"), commits),
+      .commit_ms = 1000 * mean(d.consumer_metric("warren_db_commit_seconds_sum"), commits),
+      .jobs_per_submit_commit = mean(d.producer_metric("warren_submit_batch_jobs_sum"),
+                                     d.producer_metric("warren_submit_batch_jobs_count")),
+      .messages_per_confirm_wait = mean(d.producer_metric("warren_outbox_batch_messages_sum"),
+                                        d.producer_metric("warren_outbox_batch_messages_count")),
+  };
+}
+
 }  // namespace
 
 DrainRun run_drain(const BenchContext& context, int consumers, double floor_jobs_per_second) {
@@ -35,6 +58,7 @@ DrainRun run_drain(const BenchContext& context, int consumers, double floor_jobs
     consumer_cpu_before.push_back(process_usage(pid).cpu_seconds);
   }
   const double producer_cpu_before = process_usage(deployment.producer_pids()[0]).cpu_seconds;
+  const auto machine_before = machine_cpu();
 
   const auto load = post_closed_loop(deployment.producer_port(), "/v1/jobs/batch", bodies,
                                      kSubmitConnections, kJobsPerBatch);
@@ -45,6 +69,7 @@ DrainRun run_drain(const BenchContext& context, int consumers, double floor_jobs
                              " of " + std::to_string(jobs) + " jobs succeeded within " +
                              std::to_string(timeout.count()) + " s");
   }
+  const auto machine_after = machine_cpu();
   const double last_finished =
       deployment.query_number("SELECT extract(epoch FROM max(finished_at)) FROM jobs");
   const double seconds = seconds_since(load.started_at, last_finished);
@@ -60,6 +85,7 @@ DrainRun run_drain(const BenchContext& context, int consumers, double floor_jobs
     run.consumer_peak_rss_mib = std::max(run.consumer_peak_rss_mib, usage.peak_rss_mib);
   }
   const auto producer = process_usage(deployment.producer_pids()[0]);
+  const auto pipeline = read_pipeline(deployment);
   run.producer_peak_rss_mib = producer.peak_rss_mib;
   deployment.stop();
 
@@ -71,9 +97,18 @@ DrainRun run_drain(const BenchContext& context, int consumers, double floor_jobs
   r.add("jobs/s (first submit -> last succeeded)", run.jobs_per_second, "jobs/s");
   r.add("submit phase (all 202s)", load.accepted / load.seconds, "jobs/s");
   r.add("ratio to floor", run.jobs_per_second / floor_jobs_per_second, "");
+  r.add("machine CPU busy (all processes, 2 cores = 100%)",
+        100 * (machine_after.busy_seconds - machine_before.busy_seconds) /
+            (machine_after.total_seconds - machine_before.total_seconds),
+        "%");
   r.add("consumer CPU per 1000 jobs", 1000 * consumer_cpu / jobs, "s");
   r.add("producer CPU per 1000 jobs", 1000 * (producer.cpu_seconds - producer_cpu_before) / jobs,
         "s");
+  r.add("consumer commits: mean claims per commit", pipeline.claims_per_commit, "");
+  r.add("consumer commits: mean outcomes per commit", pipeline.outcomes_per_commit, "");
+  r.add("consumer commits: mean duration", pipeline.commit_ms, "ms");
+  r.add("producer: mean jobs per submit commit", pipeline.jobs_per_submit_commit, "");
+  r.add("producer: mean messages per confirm wait", pipeline.messages_per_confirm_wait, "");
   r.goal = "ratio to floor >= 0.75";
   r.goal_met = run.jobs_per_second / floor_jobs_per_second >= 0.75;
   return run;

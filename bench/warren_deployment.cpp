@@ -22,6 +22,25 @@ bool answers_200(int port, const std::string& path) {
   return response && response->status == 200;
 }
 
+// Sums the samples called exactly `sample` (name and labels) in Prometheus text from `port`.
+double scrape_sample(int port, const std::string& sample) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(5);
+  auto response = client.Get("/metrics");
+  if (!response || response->status != 200) {
+    throw std::runtime_error("GET /metrics on port " + std::to_string(port) + " failed");
+  }
+  std::istringstream lines(response->body);
+  double total = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > sample.size() && line.compare(0, sample.size(), sample) == 0 &&
+        line[sample.size()] == ' ') {
+      total += std::stod(line.substr(sample.size() + 1));
+    }
+  }
+  return total;
+}
+
 }  // namespace
 
 ProcessUsage process_usage(pid_t pid) {
@@ -50,6 +69,17 @@ ProcessUsage process_usage(pid_t pid) {
         static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
   }
   return usage;
+}
+
+MachineCpu machine_cpu() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  // cpu  user nice system idle iowait irq softirq steal ...
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double busy = user + nice + system + irq + softirq + steal;
+  return {busy / ticks, (busy + idle + iowait) / ticks};
 }
 
 WarrenDeployment::WarrenDeployment(const BenchContext& context, DeploymentShape shape)
@@ -116,6 +146,7 @@ void WarrenDeployment::start_consumers(int count) {
     auto env = common_env();
     env["WARREN_HEALTH_ADDR"] = "127.0.0.1:" + std::to_string(port);
     for (const auto& [name, value] : shape_.consumer_env) env[name] = value;
+    consumer_health_ports_.push_back(port);
     consumers_.push_back(
         launch("warren-consumer", "consumer", static_cast<int>(consumers_.size()), env));
     if (!test::wait_until([&] { return answers_200(port, "/readyz"); }, 60s, 50ms)) {
@@ -137,6 +168,18 @@ std::vector<pid_t> WarrenDeployment::consumer_pids() const {
   return pids;
 }
 
+double WarrenDeployment::consumer_metric(const std::string& sample) const {
+  double total = 0;
+  for (int port : consumer_health_ports_) total += scrape_sample(port, sample);
+  return total;
+}
+
+double WarrenDeployment::producer_metric(const std::string& sample) const {
+  double total = 0;
+  for (int port : producer_ports_) total += scrape_sample(port, sample);
+  return total;
+}
+
 double WarrenDeployment::query_number(const std::string& sql) {
   pqxx::nontransaction tx(*sql_);
   auto row = tx.exec1(sql);
@@ -145,7 +188,8 @@ double WarrenDeployment::query_number(const std::string& sql) {
 
 bool WarrenDeployment::wait_for_count(const std::string& sql, double target,
                                       std::chrono::seconds timeout) {
-  return test::wait_until([&] { return query_number(sql) >= target; }, timeout, 50ms);
+  // Not more often: each count reads the jobs table, work the measured system pays for too.
+  return test::wait_until([&] { return query_number(sql) >= target; }, timeout, 250ms);
 }
 
 void WarrenDeployment::stop() {

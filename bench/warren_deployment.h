@@ -40,6 +40,15 @@ struct ProcessUsage {
 };
 ProcessUsage process_usage(pid_t pid);
 
+// The whole machine's CPU time from /proc/stat (every process: Postgres, RabbitMQ, the load
+// generator too): busy and total core-seconds since boot. Two readings give the share of the
+// machine a scenario kept busy, which tells "waiting on something" from "out of CPU".
+struct MachineCpu {
+  double busy_seconds = 0;
+  double total_seconds = 0;
+};
+MachineCpu machine_cpu();
+
 class WarrenDeployment {
  public:
   WarrenDeployment(const BenchContext& context, DeploymentShape shape);
@@ -52,11 +61,16 @@ class WarrenDeployment {
   int producer_port(int index = 0) const { return producer_ports_.at(index); }
   std::vector<pid_t> producer_pids() const;
   std::vector<pid_t> consumer_pids() const;
+  // The value of a Prometheus sample (`name` with its labels as printed, e.g.
+  // `warren_db_batch_size_sum{kind="claims"}`), summed over every consumer (or the producers):
+  // what the scenarios report about where the time went.
+  double consumer_metric(const std::string& sample) const;
+  double producer_metric(const std::string& sample) const;
   const std::string& prefix() const { return prefix_; }
 
   // One number from this deployment's database (the first column of the first row).
   double query_number(const std::string& sql);
-  // Waits until `sql` (a count) reaches `target`; false on timeout. Polls every 50 ms.
+  // Waits until `sql` (a count) reaches `target`; false on timeout. Polls every 250 ms.
   bool wait_for_count(const std::string& sql, double target, std::chrono::seconds timeout);
 
   // Graceful stop of every process (SIGTERM); throws naming the first that did not exit 0.
@@ -72,6 +86,7 @@ class WarrenDeployment {
   test::TestDatabase database_;
   std::string prefix_;
   std::vector<int> producer_ports_;
+  std::vector<int> consumer_health_ports_;
   std::vector<std::unique_ptr<test::ChildProcess>> producers_;
   std::vector<std::unique_ptr<test::ChildProcess>> consumers_;
   std::unique_ptr<pqxx::connection> sql_;

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "consumer/attempt_rules.h"
+#include "shared/db/sql_array.h"
 #include "shared/encoding.h"
 
 namespace warren::consumer {
@@ -40,16 +41,15 @@ json row_json(const DeadLetterRow& row) {
 // Gives first deliveries whose content key is taken (in the table or earlier in this batch)
 // a key of their own; see distinct_message_key().
 void separate_identical_messages(pqxx::work& tx, std::vector<DeadLetterRow>& rows) {
-  json keys = json::array();
+  std::vector<std::string> keys;
   for (const auto& row : rows) {
     if (!row.written_by_consumer) keys.push_back(row.message_key);
   }
   if (keys.empty()) return;
   std::set<std::string> taken;
   for (const auto& found :
-       tx.exec_params("SELECT message_key FROM dead_letters "
-                      "WHERE message_key IN (SELECT json_array_elements_text($1::json))",
-                      keys.dump())) {
+       tx.exec_params("SELECT message_key FROM dead_letters WHERE message_key = ANY($1::text[])",
+                      db::sql_array(keys))) {
     taken.insert(found[0].as<std::string>());
   }
   for (auto& row : rows) {
@@ -66,29 +66,30 @@ void separate_identical_messages(pqxx::work& tx, std::vector<DeadLetterRow>& row
 int fail_abandoned_jobs(pqxx::work& tx, const std::vector<DeadLetterRow>& rows,
                         const std::vector<bool>& recorded, const std::string& now) {
   json failing = json::array();
+  std::set<std::string> failing_ids;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& row = rows[i];
     if (!recorded[i] || !row.fails_job || row.job_id.empty()) continue;
+    failing_ids.insert(row.job_id);
     failing.push_back({{"job_id", row.job_id},
                        {"error", {{"type", row.error_type}, {"message", row.error_message}}}});
   }
   if (failing.empty()) return 0;
   const std::string rows_json = dump(failing);
   tx.exec_params(R"(
-    SELECT id FROM jobs WHERE id IN (SELECT (x->>'job_id')::uuid FROM json_array_elements($1::json) x)
-    ORDER BY id FOR UPDATE)",
-                 rows_json);
+    SELECT id FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)",
+                 db::sql_array(failing_ids));
   // Only a job still waiting for or running this message: a job that moved on (retrying under a
   // newer message, finished) was not abandoned; this message was a stale copy.
   auto failed = tx.exec_params(R"(
     UPDATE jobs j SET status = 'failed', finished_at = $2::timestamptz, updated_at = $2::timestamptz,
                       next_attempt_at = NULL, last_error = x.error
     FROM json_to_recordset($1::json) AS x(job_id uuid, error jsonb)
-    WHERE j.id = x.job_id AND j.status IN ('queued', 'running')
+    WHERE j.id = x.job_id AND j.id = ANY($3::uuid[]) AND j.status IN ('queued', 'running')
     RETURNING j.id::text)",
-                               rows_json, now);
+                               rows_json, now, db::sql_array(failing_ids));
   if (failed.empty()) return 0;
-  json failed_ids = json::array();
+  std::vector<std::string> failed_ids;
   for (const auto& row : failed) failed_ids.push_back(row[0].as<std::string>());
   // The attempt the last delivery started never ended: its consumer died or lost the message.
   tx.exec_params(R"(
@@ -96,8 +97,8 @@ int fail_abandoned_jobs(pqxx::work& tx, const std::vector<DeadLetterRow>& rows,
     SET outcome = 'lost', finished_at = $2::timestamptz,
         error = jsonb_build_object('type', 'worker_lost', 'message',
           'the attempt never finished; the broker dead-lettered its message')
-    WHERE job_id IN (SELECT json_array_elements_text($1::json)::uuid) AND outcome IS NULL)",
-                 dump(failed_ids), now);
+    WHERE job_id = ANY($1::uuid[]) AND outcome IS NULL)",
+                 db::sql_array(failed_ids), now);
   return static_cast<int>(failed.size());
 }
 

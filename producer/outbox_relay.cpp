@@ -8,6 +8,7 @@
 #include "shared/amqp/amqp_error.h"
 #include "shared/config.h"
 #include "shared/db/connection_pool.h"
+#include "shared/db/sql_array.h"
 #include "shared/job_message.h"
 #include "shared/logging.h"
 #include "shared/topology.h"
@@ -185,17 +186,13 @@ std::size_t OutboxRelay::relay_batch(pqxx::connection& database, amqp::AmqpConne
     metrics_.outbox_batch_messages.with().observe(static_cast<double>(published.size()));
   }
 
-  nlohmann::json done_ids = done, refused_ids = refused;
   if (!done.empty()) {
-    tx.exec_params(
-        "DELETE FROM outbox WHERE id IN (SELECT json_array_elements_text($1::json)::bigint)",
-        done_ids.dump());
+    tx.exec_params("DELETE FROM outbox WHERE id = ANY($1::bigint[])", db::sql_array(done));
   }
   if (!refused.empty()) {
     tx.exec_params(std::string("UPDATE outbox SET available_at = now() + interval '") +
-                       kRefusedRetryInterval +
-                       "' WHERE id IN (SELECT json_array_elements_text($1::json)::bigint)",
-                   refused_ids.dump());
+                       kRefusedRetryInterval + "' WHERE id = ANY($1::bigint[])",
+                   db::sql_array(refused));
   }
   tx.commit();
   metrics_.outbox_published.with().inc(published.size() - refused.size());

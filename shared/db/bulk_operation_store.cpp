@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "shared/db/sql_array.h"
 #include "shared/problem.h"
 
 #include "shared/uuid.h"
@@ -106,9 +107,9 @@ CreatedOperation create_bulk_operation(pqxx::work& tx, const BulkRequest& reques
     auto rows = tx.exec_params(R"(
       INSERT INTO bulk_operation_items (operation_id, dead_letter_id)
       SELECT $1::uuid, d.id FROM dead_letters d
-      WHERE d.id IN (SELECT json_array_elements_text($2::json)::uuid) AND d.state = 'dead'
+      WHERE d.id = ANY($2::uuid[]) AND d.state = 'dead'
       RETURNING dead_letter_id::text)",
-                               created.id, dump(json(request.ids)));
+                               created.id, sql_array(request.ids));
     std::set<std::string> matched;
     for (const auto& row : rows) matched.insert(row[0].as<std::string>());
     for (const auto& id : request.ids) {

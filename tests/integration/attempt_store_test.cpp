@@ -944,5 +944,55 @@ TEST_F(AttemptStore, ConcurrentBatchesNeverDeadlockNorStartAnAttemptTwice) {
   EXPECT_EQ(query_int("SELECT count(*) FROM outbox WHERE kind = 'retry'"), 240);
 }
 
+// A batch finds its jobs and attempts through the primary keys, however many rows the tables
+// keep. With the ids sent as a JSON list, Postgres estimated every batch at 100 jobs and, below
+// some tens of thousands of rows, read the whole jobs table per statement (sql_array.h).
+// pg_stat_xact_user_tables counts the scans of the current transaction: the batch's own.
+TEST_F(AttemptStore, BatchesReadTheirRowsByIndexNotByScanningTheTables) {
+  execute(
+      "INSERT INTO jobs (id, type, queue, status, payload, max_attempts, attempts, created_at,"
+      " started_at, finished_at, updated_at) SELECT gen_random_uuid(), 'noop', 'default',"
+      " 'succeeded', '{}', 5, 1, now(), now(), now(), now() FROM generate_series(1, 20000)");
+  execute(
+      "INSERT INTO job_attempts (job_id, attempt, outcome, started_at, finished_at, worker)"
+      " SELECT id, 1, 'succeeded', now(), now(), 'gone' FROM jobs");
+  execute("ANALYZE jobs");
+  execute("ANALYZE job_attempts");
+  std::vector<std::string> ids;
+  std::vector<ClaimRequest> claims;
+  for (int i = 0; i < 10; ++i) {
+    ids.push_back(add_job());
+    claims.push_back(claim(ids.back(), 1, false, static_cast<std::uint64_t>(i)));
+  }
+  std::vector<OutcomeRequest> outcomes;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    outcomes.push_back(i % 2 == 0 ? outcome(ids[i], 1, AttemptEnd::kSucceeded)
+                                  : outcome(ids[i], 1, AttemptEnd::kFailed, "http_503", "busy"));
+  }
+  // The counts this connection has not yet reported include earlier transactions (the
+  // migrations' index builds scan tables too): the batch's share is the difference.
+  auto scans_in_batch = [&](const auto& batch_outcomes, const auto& batch_claims) {
+    pqxx::work tx(*db_);
+    auto scans = [&] {
+      auto row = tx.exec1(
+          "SELECT coalesce(sum(seq_scan) FILTER (WHERE relname = 'jobs'), 0),"
+          " coalesce(sum(seq_scan) FILTER (WHERE relname = 'job_attempts'), 0)"
+          " FROM pg_stat_xact_user_tables");
+      return std::make_pair(row[0].as<int64_t>(), row[1].as<int64_t>());
+    };
+    const auto before = scans();
+    consumer::write_attempt_batch(tx, settings(), batch_outcomes, batch_claims);
+    const auto after = scans();
+    tx.commit();
+    return std::make_pair(after.first - before.first, after.second - before.second);
+  };
+
+  EXPECT_EQ(scans_in_batch(std::vector<OutcomeRequest>{}, claims), std::make_pair(0L, 0L))
+      << "(jobs, job_attempts) sequential scans of a batch of claims";
+  EXPECT_EQ(scans_in_batch(outcomes, std::vector<ClaimRequest>{}), std::make_pair(0L, 0L))
+      << "(jobs, job_attempts) sequential scans of a batch of outcomes";
+  EXPECT_EQ(query_int("SELECT count(*) FROM jobs WHERE status = 'retrying'"), 5);
+}
+
 }  // namespace
 }  // namespace warren::test
