@@ -21,6 +21,7 @@
 #include "shared/topology.h"
 #include "shared/uuid.h"
 #include "support/test_stack.h"
+#include "warren_deployment.h"
 
 namespace warren::bench {
 namespace {
@@ -120,6 +121,7 @@ ScenarioResult run_floor(const BenchContext& context) {
     }
   });
   while (!consuming) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const auto machine_before = machine_cpu();
   const auto start = Clock::now();
   std::exception_ptr publisher_failure;
   try {
@@ -130,6 +132,7 @@ ScenarioResult run_floor(const BenchContext& context) {
   const auto published = Clock::now();
   consumer.join();
   const auto end = Clock::now();
+  const auto machine_after = machine_cpu();
   {
     auto admin = amqp::AmqpConnection::open(context.amqp_url, "warren bench floor cleanup");
     test::delete_topology(admin, prefix, {"default"});
@@ -148,6 +151,10 @@ ScenarioResult run_floor(const BenchContext& context) {
   result.add("msg/s (publish -> last ack)", messages / seconds, "msg/s");
   result.add("publish phase", messages / std::chrono::duration<double>(published - start).count(),
              "msg/s");
+  result.add("machine CPU busy (broker and this client; 2 cores = 100%)",
+             100 * (machine_after.busy_seconds - machine_before.busy_seconds) /
+                 (machine_after.total_seconds - machine_before.total_seconds),
+             "%");
   return result;
 }
 

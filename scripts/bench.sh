@@ -40,7 +40,7 @@ export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=true
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
-cmake --build "$BUILD_DIR" --target warren-bench
+cmake --build "$BUILD_DIR" --target warren-bench >&2
 
 stack_start_private "$STACK_DIR"
 WARREN_BENCH_COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
