@@ -15,9 +15,14 @@ SubmitRun run_submit(const BenchContext& context) {
   const auto bodies = single_job_bodies(jobs, kNoopJob);
   // No consumers: this measures accepting work; the jobs wait in the queue.
   WarrenDeployment deployment(context, DeploymentShape("submit", 1, 0));
+  const pid_t producer = deployment.producer_pids()[0];
+  const double producer_cpu_before = process_usage(producer).cpu_seconds;
+  const auto machine_before = machine_cpu();
   const auto load = post_closed_loop(deployment.producer_port(), "/v1/jobs", bodies, connections);
+  const auto machine_after = machine_cpu();
+  const auto usage = process_usage(producer);
   SubmitRun run;
-  run.producer_peak_rss_mib = process_usage(deployment.producer_pids()[0]).peak_rss_mib;
+  run.producer_peak_rss_mib = usage.peak_rss_mib;
   deployment.stop();
 
   const double rate = load.accepted / load.seconds;
@@ -30,6 +35,11 @@ SubmitRun run_submit(const BenchContext& context) {
   r.add("p50 latency", quantile(load.latencies_ms, 0.50), "ms");
   r.add("p99 latency", p99, "ms");
   r.add("max latency", quantile(load.latencies_ms, 1.0), "ms");
+  r.add("machine CPU busy (all processes, the load generator too)",
+        100 * (machine_after.busy_seconds - machine_before.busy_seconds) /
+            (machine_after.total_seconds - machine_before.total_seconds),
+        "%");
+  r.add("producer CPU per 1000 jobs", 1000 * (usage.cpu_seconds - producer_cpu_before) / jobs, "s");
   r.goal = ">= 5,000 jobs/s with p99 <= 25 ms";
   r.goal_met = rate >= 5000 && p99 <= 25;
   return run;
