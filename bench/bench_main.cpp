@@ -1,7 +1,7 @@
 // warren-bench: Warren's benchmark suite (issue 6; bench/RESULTS.md keeps dated runs).
 //
 //   warren-bench [--size full|tiny] [--only floor,drain,submit,latency,retry,scale]
-//                [--json FILE] [--log-level info] [--env NAME=VALUE ...]
+//                [--json FILE] [--log-level info] [--env NAME=VALUE ...] [--latency-rate N]
 //
 // Runs the scenarios of scenarios.h in order against the private servers of scripts/bench.sh
 // (found through the WARREN_TEST_* variables, like the tests), prints a markdown table to
@@ -33,6 +33,7 @@ struct Options {
   std::string json_path = "bench-results.json";
   std::string log_level = "info";
   std::map<std::string, std::string> extra_env;
+  int latency_rate = 0;  // 0: the size's own (1,000 jobs/s at full size)
 };
 
 const std::set<std::string> kScenarioNames = {"floor", "drain",  "submit", "latency",
@@ -41,7 +42,8 @@ const std::set<std::string> kScenarioNames = {"floor", "drain",  "submit", "late
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "warren-bench: " << problem
             << "\nusage: warren-bench [--size full|tiny] [--only a,b,...] [--json FILE]"
-               " [--log-level LEVEL] [--env NAME=VALUE]...\nscenarios: floor drain submit "
+               " [--log-level LEVEL] [--env NAME=VALUE]... [--latency-rate N]\nscenarios: floor "
+               "drain submit "
                "latency retry memory scale (memory needs drain and submit)\n";
   std::exit(2);
 }
@@ -67,6 +69,9 @@ Options parse_options(int argc, char** argv) {
       options.json_path = value();
     } else if (arg == "--log-level") {
       options.log_level = value();
+    } else if (arg == "--latency-rate") {
+      options.latency_rate = std::stoi(value());
+      if (options.latency_rate < 1) usage("--latency-rate is a number of jobs per second");
     } else if (arg == "--env") {
       const auto setting = value();
       const auto equals = setting.find('=');
@@ -117,6 +122,7 @@ int main(int argc, char** argv) {
   BenchContext context;
   context.size_name = options.size;
   context.sizes = options.size == "tiny" ? Sizes::tiny() : Sizes::full();
+  if (options.latency_rate > 0) context.sizes.latency_rate = options.latency_rate;
   context.log_level = options.log_level;
   context.extra_env = options.extra_env;
   try {
