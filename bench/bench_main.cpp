@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
       ++failures;
     }
   };
-  auto report_last = [&] { std::cerr << markdown_report(run, {results.back()}).substr(0) << "\n"; };
+  auto report_last = [&] { std::cerr << markdown_report(run, {results.back()}) << "\n"; };
 
   double floor_rate = 0;
   attempt("floor", [&] {
