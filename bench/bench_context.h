@@ -25,7 +25,6 @@ struct Sizes {
 };
 
 struct BenchContext {
-  std::string size_name;  // "full" or "tiny"
   Sizes sizes;
   std::string amqp_url;
   std::string log_dir;    // every Warren process's log, one file each

@@ -120,7 +120,6 @@ int main(int argc, char** argv) {
     return options.only.empty() || options.only.contains(name);
   };
   BenchContext context;
-  context.size_name = options.size;
   context.sizes = options.size == "tiny" ? Sizes::tiny() : Sizes::full();
   if (options.latency_rate > 0) context.sizes.latency_rate = options.latency_rate;
   context.log_level = options.log_level;

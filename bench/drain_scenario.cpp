@@ -18,11 +18,6 @@ namespace {
 constexpr int kJobsPerBatch = 1000;
 constexpr int kSubmitConnections = 2;  // one per submit writer of the producer
 
-double seconds_since(std::chrono::system_clock::time_point start, double epoch_seconds) {
-  const double start_epoch = std::chrono::duration<double>(start.time_since_epoch()).count();
-  return epoch_seconds - start_epoch;
-}
-
 // Where the time went, from the processes' own metrics: how well the group commits and the
 // confirm batches filled up.
 struct Pipeline {
@@ -62,17 +57,9 @@ DrainRun run_drain(const BenchContext& context, int consumers, double floor_jobs
 
   const auto load = post_closed_loop(deployment.producer_port(), "/v1/jobs/batch", bodies,
                                      kSubmitConnections, kJobsPerBatch);
-  const auto timeout = std::chrono::seconds(60 + jobs / 100);
-  const char* succeeded = "SELECT count(*) FROM jobs WHERE status = 'succeeded'";
-  if (!deployment.wait_for_count(succeeded, jobs, timeout)) {
-    throw std::runtime_error("drain: only " + std::to_string(deployment.query_number(succeeded)) +
-                             " of " + std::to_string(jobs) + " jobs succeeded within " +
-                             std::to_string(timeout.count()) + " s");
-  }
+  deployment.wait_until_succeeded(jobs, std::chrono::seconds(60 + jobs / 100));
   const auto machine_after = machine_cpu();
-  const double last_finished =
-      deployment.query_number("SELECT extract(epoch FROM max(finished_at)) FROM jobs");
-  const double seconds = seconds_since(load.started_at, last_finished);
+  const double seconds = deployment.seconds_to_last_finish(load.started_at);
 
   DrainRun run;
   run.consumers = consumers;
@@ -98,9 +85,7 @@ DrainRun run_drain(const BenchContext& context, int consumers, double floor_jobs
   r.add("submit phase (all 202s)", load.accepted / load.seconds, "jobs/s");
   r.add("ratio to floor", run.jobs_per_second / floor_jobs_per_second, "");
   r.add("machine CPU busy (all processes, 2 cores = 100%)",
-        100 * (machine_after.busy_seconds - machine_before.busy_seconds) /
-            (machine_after.total_seconds - machine_before.total_seconds),
-        "%");
+        busy_percent(machine_before, machine_after), "%");
   r.add("consumer CPU per 1000 jobs", 1000 * consumer_cpu / jobs, "s");
   r.add("producer CPU per 1000 jobs", 1000 * (producer.cpu_seconds - producer_cpu_before) / jobs,
         "s");

@@ -152,9 +152,7 @@ ScenarioResult run_floor(const BenchContext& context) {
   result.add("publish phase", messages / std::chrono::duration<double>(published - start).count(),
              "msg/s");
   result.add("machine CPU busy (broker and this client; 2 cores = 100%)",
-             100 * (machine_after.busy_seconds - machine_before.busy_seconds) /
-                 (machine_after.total_seconds - machine_before.total_seconds),
-             "%");
+             busy_percent(machine_before, machine_after), "%");
   return result;
 }
 

@@ -26,10 +26,7 @@ ScenarioResult run_latency(const BenchContext& context) {
   const auto bodies = single_job_bodies(jobs, kNoopJob);
   WarrenDeployment deployment(context, DeploymentShape("latency", 1, 2));
   const auto load = post_paced(deployment.producer_port(), bodies, rate, kConnections);
-  const char* succeeded = "SELECT count(*) FROM jobs WHERE status = 'succeeded'";
-  if (!deployment.wait_for_count(succeeded, jobs, std::chrono::seconds(120))) {
-    throw std::runtime_error("latency: not every job succeeded within 120 s of the last submit");
-  }
+  deployment.wait_until_succeeded(jobs, std::chrono::seconds(120));
   const double p50 = deployment.query_number(percentile_sql(0.50));
   const double p99 = deployment.query_number(percentile_sql(0.99));
   const double max = deployment.query_number(percentile_sql(1.0));

@@ -27,15 +27,8 @@ ScenarioResult run_retry(const BenchContext& context) {
   const auto bodies = batch_bodies(jobs, 1000, kFailOnceJob);
   WarrenDeployment deployment(context, DeploymentShape("retry", 1, 2));
   const auto load = post_closed_loop(deployment.producer_port(), "/v1/jobs/batch", bodies, 2, 1000);
-  const char* succeeded = "SELECT count(*) FROM jobs WHERE status = 'succeeded'";
-  if (!deployment.wait_for_count(succeeded, jobs, std::chrono::seconds(120 + jobs / 100))) {
-    throw std::runtime_error("retry: not every job succeeded in time");
-  }
-  const double start_epoch =
-      std::chrono::duration<double>(load.started_at.time_since_epoch()).count();
-  const double completion =
-      deployment.query_number("SELECT extract(epoch FROM max(finished_at)) FROM jobs") -
-      start_epoch;
+  deployment.wait_until_succeeded(jobs, std::chrono::seconds(120 + jobs / 100));
+  const double completion = deployment.seconds_to_last_finish(load.started_at);
   const double attempts = deployment.query_number("SELECT count(*) FROM job_attempts");
   const double p50 = deployment.query_number(lateness_sql(0.50));
   const double p99 = deployment.query_number(lateness_sql(0.99));

@@ -82,6 +82,11 @@ MachineCpu machine_cpu() {
   return {busy / ticks, (busy + idle + iowait) / ticks};
 }
 
+double busy_percent(const MachineCpu& before, const MachineCpu& after) {
+  return 100 * (after.busy_seconds - before.busy_seconds) /
+         (after.total_seconds - before.total_seconds);
+}
+
 WarrenDeployment::WarrenDeployment(const BenchContext& context, DeploymentShape shape)
     : context_(context), shape_(std::move(shape)), prefix_("bench" + test::random_suffix()) {
   sql_ = std::make_unique<pqxx::connection>(database_.url());
@@ -97,7 +102,6 @@ WarrenDeployment::WarrenDeployment(const BenchContext& context, DeploymentShape 
     const int port = test::free_port();
     auto env = common_env();
     env["WARREN_HTTP_ADDR"] = "127.0.0.1:" + std::to_string(port);
-    for (const auto& [name, value] : shape_.producer_env) env[name] = value;
     producer_ports_.push_back(port);
     producers_.push_back(launch("warren-producer", "producer", i, env));
     if (!test::wait_until([&] { return answers_200(port, "/readyz"); }, 60s, 50ms)) {
@@ -145,7 +149,6 @@ void WarrenDeployment::start_consumers(int count) {
     const int port = test::free_port();
     auto env = common_env();
     env["WARREN_HEALTH_ADDR"] = "127.0.0.1:" + std::to_string(port);
-    for (const auto& [name, value] : shape_.consumer_env) env[name] = value;
     consumer_health_ports_.push_back(port);
     consumers_.push_back(
         launch("warren-consumer", "consumer", static_cast<int>(consumers_.size()), env));
@@ -186,10 +189,20 @@ double WarrenDeployment::query_number(const std::string& sql) {
   return row[0].is_null() ? 0.0 : row[0].as<double>();
 }
 
-bool WarrenDeployment::wait_for_count(const std::string& sql, double target,
-                                      std::chrono::seconds timeout) {
+void WarrenDeployment::wait_until_succeeded(int jobs, std::chrono::seconds timeout) {
+  const char* succeeded = "SELECT count(*) FROM jobs WHERE status = 'succeeded'";
   // Not more often: each count reads the jobs table, work the measured system pays for too.
-  return test::wait_until([&] { return query_number(sql) >= target; }, timeout, 250ms);
+  if (!test::wait_until([&] { return query_number(succeeded) >= jobs; }, timeout, 250ms)) {
+    throw std::runtime_error(shape_.name + ": only " +
+                             std::to_string(static_cast<long long>(query_number(succeeded))) +
+                             " of " + std::to_string(jobs) + " jobs succeeded within " +
+                             std::to_string(timeout.count()) + " s");
+  }
+}
+
+double WarrenDeployment::seconds_to_last_finish(std::chrono::system_clock::time_point start) {
+  return query_number("SELECT extract(epoch FROM max(finished_at)) FROM jobs") -
+         std::chrono::duration<double>(start.time_since_epoch()).count();
 }
 
 void WarrenDeployment::stop() {

@@ -29,8 +29,6 @@ struct DeploymentShape {
   std::string name;  // for log files: <log_dir>/<name>-producer-0.log
   int producers = 1;
   int consumers = 2;
-  std::map<std::string, std::string> producer_env;  // on top of the common settings
-  std::map<std::string, std::string> consumer_env;
 };
 
 // From /proc/PID: the process's CPU time so far and its peak resident set.
@@ -48,6 +46,8 @@ struct MachineCpu {
   double total_seconds = 0;
 };
 MachineCpu machine_cpu();
+// How busy the machine was between two readings, in percent of all its cores.
+double busy_percent(const MachineCpu& before, const MachineCpu& after);
 
 class WarrenDeployment {
  public:
@@ -55,8 +55,6 @@ class WarrenDeployment {
   ~WarrenDeployment();
   WarrenDeployment(const WarrenDeployment&) = delete;
   WarrenDeployment& operator=(const WarrenDeployment&) = delete;
-
-  void start_consumers(int count);  // more consumers (started by the constructor: shape.consumers)
 
   int producer_port(int index = 0) const { return producer_ports_.at(index); }
   std::vector<pid_t> producer_pids() const;
@@ -70,13 +68,16 @@ class WarrenDeployment {
 
   // One number from this deployment's database (the first column of the first row).
   double query_number(const std::string& sql);
-  // Waits until `sql` (a count) reaches `target`; false on timeout. Polls every 250 ms.
-  bool wait_for_count(const std::string& sql, double target, std::chrono::seconds timeout);
+  // Waits until `jobs` jobs are `succeeded`; throws, with how many were, after `timeout`.
+  void wait_until_succeeded(int jobs, std::chrono::seconds timeout);
+  // Seconds from `start` to the last job's finished_at (the consumers' commit clocks).
+  double seconds_to_last_finish(std::chrono::system_clock::time_point start);
 
   // Graceful stop of every process (SIGTERM); throws naming the first that did not exit 0.
   void stop();
 
  private:
+  void start_consumers(int count);
   std::unique_ptr<test::ChildProcess> launch(const std::string& binary, const std::string& role,
                                              int index, std::map<std::string, std::string> env);
   std::map<std::string, std::string> common_env() const;

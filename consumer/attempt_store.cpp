@@ -111,10 +111,6 @@ class Batch {
   json started_ = json::array(), closed_ = json::array(), outbox_ = json::array(),
        dead_letters_ = json::array();
   std::map<std::string, std::size_t> retry_of_job_;  // job id -> index of its OutcomeResult
-  // The rows the UPDATE statements touch, also as an array parameter: the statements join a
-  // JSON recordset the planner sizes at 100 rows, and the array makes it probe the primary key
-  // instead of scanning the table (sql_array.h).
-  std::set<std::string> closed_jobs_;
 };
 
 BatchResult Batch::run(const std::vector<OutcomeRequest>& outcomes,
@@ -401,11 +397,15 @@ void Batch::close_attempt(const std::string& id, int attempt, const std::string&
   row["error"] = error;
   row["retry_delay_ms"] = retry_delay ? json(retry_delay->count()) : json();
   closed_.push_back(std::move(row));
-  closed_jobs_.insert(id);
 }
 
 void Batch::write(BatchResult& result) {
   write_jobs();
+  // The UPDATE statements join a JSON recordset the planner sizes at 100 rows; the ids again as
+  // an array parameter make it probe the primary key instead of scanning the table
+  // (sql_array.h).
+  std::set<std::string> closed_jobs;
+  for (const auto& row : closed_) closed_jobs.insert(row["job_id"].get<std::string>());
   // Attempts started by this batch first: a later claim of the batch may close one as lost.
   exec_rows(R"(
     INSERT INTO job_attempts (job_id, attempt, started_at, worker)
@@ -421,7 +421,7 @@ void Batch::write(BatchResult& result) {
                                           retry_delay_ms int)
     WHERE a.job_id = x.job_id AND a.attempt = x.attempt AND a.outcome IS NULL
       AND a.job_id = ANY($3::uuid[]))",
-            closed_, now_, db::sql_array(closed_jobs_));
+            closed_, now_, db::sql_array(closed_jobs));
   exec_rows(R"(
     INSERT INTO dead_letters (id, message_key, job_id, type, queue, reason, error_type,
                               error_message, attempts, dead_lettered_at, recorded_at, payload,
